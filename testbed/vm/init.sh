@@ -1,0 +1,36 @@
+#!/bin/sh
+# /init of the directord test VM (testbed/vm). It prepares a minimal system,
+# loads the kernel modules listed in /etc/directord-vm/modules, runs
+# /job/run.sh, prints the exit marker the host waits for, and powers off.
+# Busybox's shell runs its own applets before PATH, so iproute2 is always
+# called as /usr/sbin/ip.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TMPDIR=/tmp
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs -o mode=1777 tmpfs /dev/shm
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
+mount -t bpf bpf /sys/fs/bpf 2>/dev/null
+exec </dev/null >/dev/console 2>&1
+# Keep kernel chatter off the console the job writes to; panics still print.
+echo 1 >/proc/sys/kernel/printk
+# No CR/LF translation: the host gets the job's bytes unchanged.
+stty -F /dev/console -opost 2>/dev/null
+hostname directord-vm
+/usr/sbin/ip link set lo up
+while read -r m; do
+	insmod "/lib/modules/$(uname -r)/$m" || echo "directord-vm: insmod $m failed"
+done </etc/directord-vm/modules
+nonce=$(cat /job/nonce)
+export DIRECTORD_VM_GUEST=1
+echo "DIRECTORD-VM-START-$nonce"
+/bin/sh /job/run.sh
+rc=$?
+sync
+echo "DIRECTORD-VM-EXIT-$nonce $rc"
+poweroff -f

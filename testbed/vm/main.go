@@ -1,0 +1,240 @@
+package vm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/genetlink"
+)
+
+// InGuest reports whether this process runs inside a guest booted by this
+// package (the guest's init sets DIRECTORD_VM_GUEST=1 and the kernel command
+// line carries directord.vm=1).
+func InGuest() bool {
+	if os.Getenv("DIRECTORD_VM_GUEST") == "1" {
+		return true
+	}
+	b, err := os.ReadFile("/proc/cmdline")
+	return err == nil && strings.Contains(" "+string(b)+" ", " directord.vm=1 ")
+}
+
+// HasIPVS reports whether the running kernel's IPVS can be used: the generic
+// netlink family "IPVS" resolves. When it does not, HasIPVS tries
+// `modprobe ip_vs` once (outside the guest, which loads its modules at boot)
+// and asks again; it never guesses yes.
+func HasIPVS() bool {
+	if ipvsFamily() == nil {
+		return true
+	}
+	if InGuest() {
+		return false
+	}
+	if p, err := exec.LookPath("modprobe"); err == nil {
+		if exec.Command(p, "-q", "ip_vs").Run() == nil {
+			return ipvsFamily() == nil
+		}
+	}
+	return false
+}
+
+// ipvsFamily resolves the IPVS generic netlink family.
+func ipvsFamily() error {
+	c, err := genetlink.Dial(nil)
+	if err != nil {
+		return fmt.Errorf("dial generic netlink: %w", err)
+	}
+	defer c.Close()
+	if _, err := c.GetFamily("IPVS"); err != nil {
+		return fmt.Errorf("generic netlink family IPVS: %w", err)
+	}
+	return nil
+}
+
+// Main is for a package's TestMain when its tests need a kernel with IPVS:
+//
+//	func TestMain(m *testing.M) { vm.Main(m) }
+//
+// When the running kernel has IPVS (on the host, or already inside the
+// guest) Main runs the tests here. Otherwise it boots a guest that runs this
+// same test binary with the same arguments, streams the guest's output to
+// stdout as it comes, and exits with the guest's exit status. The guest
+// starts in the same working directory, which holds a copy of ./testdata
+// when there is one. Environment variables named DIRECTORD_* and the Go
+// runtime's GO* tuning variables are passed in.
+//
+// DIRECTORD_VM=always runs in the guest even when the host has IPVS;
+// DIRECTORD_VM=never runs on the host regardless (tests then see no IPVS).
+// DIRECTORD_VM_DEBUG=1 copies the guest's whole console, boot included, to
+// stderr. A missing prerequisite (qemu, the kernel package) fails the run
+// with a message on stderr naming what to install; it never skips.
+//
+// Main does not return.
+func Main(m *testing.M) {
+	os.Exit(mainCode(m))
+}
+
+func mainCode(m *testing.M) int {
+	mode := os.Getenv("DIRECTORD_VM")
+	switch {
+	case InGuest():
+		if !HasIPVS() {
+			fmt.Fprintln(os.Stderr, "testbed/vm: running in the guest, but its kernel has no usable IPVS (generic netlink family IPVS missing)")
+			return 1
+		}
+		return m.Run()
+	case mode == "never":
+		return m.Run()
+	case mode != "" && mode != "always" && mode != "auto":
+		fmt.Fprintf(os.Stderr, "testbed/vm: DIRECTORD_VM=%q: want always, never or auto\n", mode)
+		return 2
+	case mode != "always" && HasIPVS():
+		return m.Run()
+	case listOnly(os.Args[1:]):
+		// `go test -list` only names tests; no kernel needed.
+		return m.Run()
+	}
+	code, err := runSelf(os.Args[0], os.Args[1:])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "testbed/vm: the kernel has no IPVS, and running the tests in a VM failed: %v\n", err)
+		if errors.Is(err, ErrPrerequisite) {
+			fmt.Fprintln(os.Stderr, "testbed/vm: prepare once with `go run ./testbed/vm/cmd/vmprep` (as root; needs qemu-system-x86, busybox-static, iproute2, ipvsadm, apt)")
+		}
+		return 1
+	}
+	return code
+}
+
+func listOnly(args []string) bool {
+	for _, a := range args {
+		if strings.HasPrefix(a, "-test.list=") {
+			return true
+		}
+	}
+	return false
+}
+
+// passEnv says which host environment variables a guest test run gets.
+func passEnv(kv string) bool {
+	k, _, _ := strings.Cut(kv, "=")
+	switch k {
+	case "GOTRACEBACK", "GODEBUG", "GOMAXPROCS", "GOMEMLIMIT", "GOGC", "GOCOVERDIR", "TZ":
+		return true
+	}
+	return strings.HasPrefix(k, "DIRECTORD_") && k != "DIRECTORD_VM_GUEST"
+}
+
+// pathFlags are the testing flags whose value is a host path the test binary
+// writes to. The guest gets their directories so the binary does not fail;
+// what is written there stays in the guest.
+var pathFlags = []string{"coverprofile", "cpuprofile", "memprofile", "blockprofile", "mutexprofile", "trace", "outputdir", "gocoverdir"}
+
+// runSelf runs the test binary bin with args in a guest and returns its exit
+// status.
+func runSelf(bin string, args []string) (int, error) {
+	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return 0, err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	job := Job{Path: bin, Stdout: os.Stdout}
+	var timeout time.Duration
+	for _, a := range args {
+		name, val, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		switch {
+		case name == "test.testlogfile":
+			// Only the go command's result cache reads it, from the host;
+			// without it the result is just not cached.
+			continue
+		case name == "test.timeout":
+			timeout, _ = time.ParseDuration(val)
+		}
+		for _, f := range pathFlags {
+			if name == "test."+f && filepath.IsAbs(val) {
+				d := val
+				if f != "outputdir" && f != "gocoverdir" {
+					d = filepath.Dir(val)
+				}
+				job.Dirs = append(job.Dirs, d)
+			}
+		}
+		job.Args = append(job.Args, a)
+	}
+	for _, kv := range os.Environ() {
+		if passEnv(kv) {
+			job.Env = append(job.Env, kv)
+		}
+	}
+	if wd, err := os.Getwd(); err == nil {
+		job.Dir = wd
+		files, err := treeFiles(filepath.Join(wd, "testdata"), 256<<20)
+		if err != nil {
+			return 0, err
+		}
+		job.Files = append(job.Files, files...)
+	}
+	if timeout > 0 {
+		// The test binary enforces -test.timeout itself; this only catches
+		// a guest that hangs outside it.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout+2*time.Minute)
+		defer cancel()
+	}
+	var cfg Config
+	if os.Getenv("DIRECTORD_VM_DEBUG") != "" {
+		cfg.Console = os.Stderr
+	}
+	res, err := cfg.Run(ctx, job)
+	if err != nil {
+		return 0, err
+	}
+	if os.Getenv("DIRECTORD_VM_DEBUG") != "" {
+		fmt.Fprintf(os.Stderr, "testbed/vm: guest booted in %v, job exited %d after %v\n", res.Boot.Round(time.Millisecond), res.ExitCode, res.Total.Round(time.Millisecond))
+	}
+	return res.ExitCode, nil
+}
+
+// treeFiles lists the regular files under root as guest files at the same
+// paths, refusing more than limit bytes in all. A missing root is no files.
+func treeFiles(root string, limit int64) ([]File, error) {
+	var (
+		files []File
+		total int64
+	)
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == root {
+				return filepath.SkipDir
+			}
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		st, err := os.Stat(p) // follow symlinks
+		if err != nil || !st.Mode().IsRegular() {
+			return nil
+		}
+		total += st.Size()
+		if total > limit {
+			return fmt.Errorf("%s holds more than %d MiB; too much for the VM's initramfs", root, limit>>20)
+		}
+		files = append(files, File{Guest: p, Host: p})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("collect testdata: %w", err)
+	}
+	return files, nil
+}

@@ -1,0 +1,165 @@
+package vm
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestMain lets the test binary double as a job: with DIRECTORD_VMTEST_EXIT
+// set it prints a line and exits with that status, which exercises a
+// dynamically linked Go binary in the guest.
+func TestMain(m *testing.M) {
+	if code := os.Getenv("DIRECTORD_VMTEST_EXIT"); code != "" {
+		var n int
+		fmt.Sscan(code, &n)
+		fmt.Printf("helper in guest=%v args=%q\n", InGuest(), os.Args[1:])
+		os.Exit(n)
+	}
+	os.Exit(m.Run())
+}
+
+// needVM skips in -short mode (with a reason); otherwise a missing qemu or
+// kernel fails the test, as it would fail vm.Main.
+func needVM(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("boots a qemu guest; skipped in -short mode")
+	}
+}
+
+func TestRunExitStatus(t *testing.T) {
+	needVM(t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, code := range []int{0, 3} {
+		t.Run(fmt.Sprint("exit", code), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			var live bytes.Buffer
+			res, err := Run(ctx, Job{
+				Path:   self,
+				Args:   []string{"a b", "it's"},
+				Env:    []string{fmt.Sprintf("DIRECTORD_VMTEST_EXIT=%d", code)},
+				Stdout: &live,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("boot %v, total %v", res.Boot, res.Total)
+			if res.ExitCode != code {
+				t.Errorf("exit code %d, want %d; output:\n%s", res.ExitCode, code, res.Output)
+			}
+			want := "helper in guest=true args=[\"a b\" \"it's\"]\n"
+			if string(res.Output) != want {
+				t.Errorf("output %q, want %q", res.Output, want)
+			}
+			if live.String() != string(res.Output) {
+				t.Errorf("streamed %q, captured %q", live.String(), res.Output)
+			}
+		})
+	}
+}
+
+func TestRunIPVSAdm(t *testing.T) {
+	needVM(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	script := `set -e
+/usr/sbin/ipvsadm -A -t 192.0.2.1:80 -s rr
+/usr/sbin/ipvsadm -a -t 192.0.2.1:80 -r 198.51.100.10:80 -g -w 2
+/usr/sbin/ipvsadm -Ln
+for s in rr wrr lc wlc lblc lblcr dh sh sed nq fo ovf mh; do
+	/usr/sbin/ipvsadm -A -u 192.0.2.2:53 -s $s
+	/usr/sbin/ipvsadm -D -u 192.0.2.2:53
+done
+/usr/sbin/ip link add vm-a type veth peer name vm-b
+/usr/sbin/ip link add vm-br type bridge
+/usr/sbin/ip link add vm-d type dummy
+/usr/sbin/ip link add vm-m link vm-d type macvlan
+grep -q '^tmpfs /tmp tmpfs' /proc/mounts
+echo all-ok
+`
+	res, err := Run(ctx, Job{
+		Path:      "/usr/bin/busybox",
+		GuestPath: "/job/bin/sh",
+		Args:      []string{"-c", script},
+		Files:     []File{{Guest: "/etc/directord-test/x", Data: []byte("x")}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(res.Output)
+	if res.ExitCode != 0 {
+		t.Fatalf("exit %d; output:\n%s", res.ExitCode, out)
+	}
+	for _, want := range []string{"TCP  192.0.2.1:80 rr", "-> 198.51.100.10:80", "Route   2", "all-ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestRunTimeout(t *testing.T) {
+	needVM(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err := Run(ctx, Job{Path: "/usr/bin/busybox", GuestPath: "/job/bin/sh", Args: []string{"-c", "sleep 600"}})
+	if err == nil || !strings.Contains(err.Error(), "did not finish") {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+}
+
+func TestConsole(t *testing.T) {
+	var live bytes.Buffer
+	c := &console{nonce: "n1", job: &live, start: time.Now(), marker: make(chan struct{})}
+	in := "boot noise\r\nDIRECTORD-VM-EXIT-n1 9\r\n" + // before start: ignored
+		"DIRECTORD-VM-START-n1\r\n" +
+		"line one\n" +
+		"DIRECTORD-VM-EXIT-bad 1\n" + // wrong nonce: job output
+		"partialDIRECTORD-VM-EXIT-n1 7\n" +
+		"after\n"
+	if err := c.read(strings.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	if !c.exited || c.code != 7 {
+		t.Fatalf("exited=%v code=%d, want exit 7", c.exited, c.code)
+	}
+	want := "line one\nDIRECTORD-VM-EXIT-bad 1\npartial"
+	if got := c.output.String(); got != want || live.String() != want {
+		t.Errorf("output %q, streamed %q, want %q", got, live.String(), want)
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for in, want := range map[string]string{
+		"":      "''",
+		"a b":   "'a b'",
+		"it's":  `'it'\''s'`,
+		"$HOME": "'$HOME'",
+	} {
+		if got := shellQuote(in); got != want {
+			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
+
+func TestModulesDep(t *testing.T) {
+	mods := []module{
+		{name: "a", rel: "kernel/a.ko"},
+		{name: "b", rel: "kernel/b.ko", depends: []string{"a"}},
+		{name: "c", rel: "kernel/c.ko"},
+		{name: "d", rel: "kernel/d.ko", depends: []string{"b", "c"}},
+	}
+	want := "kernel/a.ko:\nkernel/b.ko: kernel/a.ko\nkernel/c.ko:\nkernel/d.ko: kernel/c.ko kernel/b.ko kernel/a.ko\n"
+	if got := string(modulesDep(mods)); got != want {
+		t.Errorf("modules.dep:\n%s\nwant:\n%s", got, want)
+	}
+}
