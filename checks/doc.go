@@ -1,0 +1,16 @@
+// Package checks probes real servers the way ldirectord 4.12 does.
+//
+// Every kind of probe is a [Checker]: one type per file (http.go, dns.go,
+// tcp.go, …), each bounded by a deadline and describing itself in words
+// through String. [New] maps an ldirectord virtual service's checktype=,
+// service= and protocol= to the checker ldirectord would run, from a plain
+// [Config] that lnoded fills in from lnoded.cf. A [Scheduler] runs thousands
+// of checkers with bounded concurrency, applies failurecount, probes each
+// distinct (checker, target) once per pass however many virtual services
+// share it, and reports up/down transitions.
+//
+// Where ldirectord's Perl code and its manual disagree, this package follows
+// the code; the few places where it deliberately does better (a check that
+// could never fail, a Perl regular expression quirk) are documented on the
+// checker concerned.
+package checks

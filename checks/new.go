@@ -1,0 +1,189 @@
+package checks
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// SupportedServices returns the service= values New can check.
+func SupportedServices() []string {
+	return []string{
+		"dns", "ftp", "http", "https", "http_proxy", "imap", "imaps", "nntp",
+		"none", "pop", "pops", "simpletcp", "sip", "smtp", "submission",
+	}
+}
+
+// UnsupportedServices returns the ldirectord services directord does not
+// check: they need a client library for the protocol (LDAP, SQL, RADIUS)
+// that directord does not carry yet. New rejects them.
+func UnsupportedServices() []string {
+	return []string{"ldap", "ldaps", "mysql", "oracle", "pgsql", "radius"}
+}
+
+// New returns the checker ldirectord would run for cfg's checktype, service
+// and protocol:
+//
+//   - negotiate (the default): the service's own check; service=none is
+//     always up;
+//   - connect: a TCP connect, or an ICMP echo when the protocol is udp;
+//   - N (a number): connect checks with a negotiate check after N
+//     successful connects (see CombinedChecker);
+//   - ping: an ICMP echo; external: the check command;
+//   - on: always up; off: never up (ldirectord adds no real server).
+//
+// A service or checktype that directord does not implement (external-perl,
+// ldap, mysql, …) is an error wrapping ErrUnsupported, never a checker that
+// reports up.
+func New(cfg Config) (Checker, error) {
+	if cfg.Addr.IsValid() {
+		// An IPv4 address in IPv6 form is the IPv4 server.
+		cfg.Addr = netip.AddrPortFrom(cfg.Addr.Addr().Unmap(), cfg.Addr.Port())
+	}
+	switch p := cfg.protocol(); p {
+	case "tcp", "udp", "fwm":
+	default:
+		return nil, fmt.Errorf("protocol %q: must be tcp, udp or fwm", p)
+	}
+	ct := cfg.CheckType
+	if ct == "" {
+		ct = "negotiate"
+	}
+	switch ct {
+	case "negotiate":
+		return NewNegotiate(cfg)
+	case "connect":
+		return newConnectFor(cfg)
+	case "ping":
+		return NewPing(cfg)
+	case "external":
+		return NewExternal(cfg)
+	case "on":
+		return NewStatic(true, "checktype=on"), nil
+	case "off":
+		return NewStatic(false, "checktype=off"), nil
+	case "external-perl":
+		return nil, fmt.Errorf("checktype external-perl (a Perl script run inside ldirectord): %w; use checktype=external", ErrUnsupported)
+	}
+	n, err := strconv.Atoi(ct)
+	if err != nil || n < 0 {
+		return nil, fmt.Errorf("checktype %q: must be connect, negotiate, on, off, ping, external, external-perl or a number", cfg.CheckType)
+	}
+	conn, err := newConnectFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	neg, err := NewNegotiate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return NewCombined(n, conn, neg), nil
+}
+
+// newConnectFor is ldirectord's connect check: TCP connect, or ICMP echo for
+// a UDP virtual service (a UDP "connect" sends nothing, so ldirectord pings).
+// For checktype=N on a UDP service ldirectord's code uses a UDP connect()
+// that always succeeds; directord pings there too.
+func newConnectFor(cfg Config) (Checker, error) {
+	if cfg.protocol() == "udp" {
+		return NewPing(cfg)
+	}
+	return NewConnect(cfg)
+}
+
+// NewNegotiate returns the negotiate check for cfg.Service.
+func NewNegotiate(cfg Config) (Checker, error) {
+	switch svc := cfg.service(); svc {
+	case "http", "https", "http_proxy":
+		return NewHTTP(cfg)
+	case "dns":
+		return NewDNS(cfg)
+	case "ftp":
+		return NewFTP(cfg)
+	case "smtp", "submission":
+		return NewSMTP(cfg)
+	case "pop":
+		return NewPOP(cfg, false)
+	case "pops":
+		return NewPOP(cfg, true)
+	case "imap":
+		return NewIMAP(cfg, false)
+	case "imaps":
+		return NewIMAP(cfg, true)
+	case "nntp":
+		return NewNNTP(cfg)
+	case "simpletcp":
+		return NewSimpleTCP(cfg)
+	case "sip":
+		return NewSIP(cfg)
+	case "none":
+		return NewStatic(true, "service=none"), nil
+	default:
+		supported := strings.Join(SupportedServices(), ", ")
+		if slices.Contains(UnsupportedServices(), svc) {
+			return nil, fmt.Errorf("service %q: %w by directord (supported: %s)", svc, ErrUnsupported, supported)
+		}
+		return nil, fmt.Errorf("service %q: %w, not an ldirectord service (supported: %s)", svc, ErrUnsupported, supported)
+	}
+}
+
+// ServicePort is ldirectord's well-known port for a service, used as the
+// check port when neither checkport nor the real server gives one; 0 when
+// the service has none.
+func ServicePort(service string) uint16 {
+	switch service {
+	case "ftp":
+		return 21
+	case "smtp":
+		return 25
+	case "dns":
+		return 53
+	case "http":
+		return 80
+	case "pop":
+		return 110
+	case "nntp":
+		return 119
+	case "imap":
+		return 143
+	case "ldap":
+		return 389
+	case "https":
+		return 443
+	case "submission":
+		return 587
+	case "ldaps":
+		return 636
+	case "imaps":
+		return 993
+	case "pops":
+		return 995
+	case "oracle":
+		return 1521
+	case "radius":
+		return 1812
+	case "http_proxy":
+		return 3128
+	case "mysql":
+		return 3306
+	case "pgsql":
+		return 5432
+	case "sip":
+		return 5060
+	}
+	return 0
+}
+
+// CheckPort is ldirectord's ld_checkport: checkport when set, else the real
+// server's port when non-zero, else the service's well-known port.
+func CheckPort(checkport, realPort uint16, service string) uint16 {
+	if checkport != 0 {
+		return checkport
+	}
+	if realPort != 0 {
+		return realPort
+	}
+	return ServicePort(service)
+}
