@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"net"
 	"net/netip"
-	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -70,19 +69,6 @@ func better(c, b candidate) bool {
 		return d > 0
 	}
 	return c.Metric < b.Metric
-}
-
-// sortCandidates orders cands best first, for error messages and tests.
-func sortCandidates(cands []candidate) {
-	slices.SortStableFunc(cands, func(a, b candidate) int {
-		switch {
-		case better(a, b):
-			return -1
-		case better(b, a):
-			return 1
-		}
-		return 0
-	})
 }
 
 func prefixFromIPNet(n *net.IPNet) (netip.Prefix, bool) {
