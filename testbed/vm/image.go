@@ -23,7 +23,7 @@ const metaPackage = "linux-image-cloud-amd64"
 
 // imageFormat is mixed into the base initramfs cache key; bump it whenever
 // the layout of the base image changes.
-const imageFormat = "directord-vm-base-3"
+const imageFormat = "directord-vm-base-4"
 
 //go:embed init.sh
 var initScript []byte
@@ -358,6 +358,10 @@ func (c *Config) baseInitramfs(dir string, img *Image, modDir string, mods []mod
 	if err := a.symlink("bin/sh", "busybox"); err != nil {
 		return "", err
 	}
+	// Tools still use /var/run (iproute2's netns directory among them).
+	if err := a.symlink("var/run", "../run"); err != nil {
+		return "", err
+	}
 	for name, data := range guestEtc {
 		if err := a.file(name, 0o644, []byte(data)); err != nil {
 			return "", err
@@ -385,6 +389,9 @@ func (c *Config) baseInitramfs(dir string, img *Image, modDir string, mods []mod
 	}
 	if err := f.Close(); err != nil {
 		return "", fmt.Errorf("write base initramfs: %w", err)
+	}
+	if err := os.Chmod(f.Name(), 0o644); err != nil {
+		return "", fmt.Errorf("build base initramfs: %w", err)
 	}
 	if err := os.Rename(f.Name(), out); err != nil {
 		return "", fmt.Errorf("install base initramfs: %w", err)
