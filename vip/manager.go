@@ -402,13 +402,77 @@ func (m *Manager) Release(ctx context.Context, v VIP) (bool, error) {
 		if err := ctx.Err(); err != nil {
 			return removed, fmt.Errorf("vip %s: %w", v.Addr, err)
 		}
+		// Deleting an IPv4 primary address takes the secondaries of its
+		// subnet with it unless promote_secondaries is set; those are other
+		// VIPs or static addresses, which Release must not touch.
+		var others []netlink.Addr
+		if !b.Secondary && b.Addr.Addr().Is4() {
+			others, err = m.secondariesOf(ctx, b)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+		}
 		if err := m.delete(b, v); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		removed = true
+		if len(others) > 0 {
+			if err := m.restore(ctx, b, others); err != nil {
+				errs = append(errs, fmt.Errorf("vip %s: %w", v.Addr, err))
+			}
+		}
 	}
 	return removed, errors.Join(errs...)
+}
+
+// secondariesOf lists the IPv4 secondary addresses that hang off primary b.
+func (m *Manager) secondariesOf(ctx context.Context, b Binding) ([]netlink.Addr, error) {
+	link, err := m.nl.LinkByIndex(b.Index)
+	if err != nil {
+		return nil, fmt.Errorf("vip %s: read interface %s: %w", b.Addr.Addr(), b.Interface, err)
+	}
+	addrs, err := dump(ctx, "list addresses", func() ([]netlink.Addr, error) {
+		return m.nl.AddrList(link, netlink.FAMILY_V4)
+	})
+	if err != nil {
+		return nil, err
+	}
+	subnet := b.Addr.Masked()
+	var out []netlink.Addr
+	for _, a := range addrs {
+		p, ok := prefixFromIPNet(a.IPNet)
+		if ok && a.Flags&unix.IFA_F_SECONDARY != 0 && p.Bits() == subnet.Bits() && subnet.Contains(p.Addr()) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// restore re-adds those of others that the kernel flushed with primary b
+// (promote_secondaries off), so that releasing one VIP leaves the rest.
+func (m *Manager) restore(ctx context.Context, b Binding, others []netlink.Addr) error {
+	var errs []error
+	for _, a := range others {
+		p, _ := prefixFromIPNet(a.IPNet)
+		st, err := m.Status(ctx, p.Addr())
+		if err != nil {
+			return err
+		}
+		if _, ok := st.On(b.Interface); ok {
+			continue // promoted or kept
+		}
+		a.Flags = 0
+		if a.Broadcast == nil {
+			a.Broadcast = net.IPv4zero
+		}
+		if err := m.nl.AddrAdd(nil, &a); err != nil && !errors.Is(err, unix.EEXIST) {
+			errs = append(errs, fmt.Errorf("the kernel removed %s from %s with primary %s and it could not be put back (%w): add it again, and set net.ipv4.conf.%s.promote_secondaries=1",
+				p, b.Interface, b.Addr, err, b.Interface))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (m *Manager) delete(b Binding, v VIP) error {

@@ -568,3 +568,37 @@ func TestNoAnnouncementNoUpdate(t *testing.T) {
 		}
 	}
 }
+
+// TestReleasePrimaryKeepsSecondaries: with promote_secondaries off, deleting
+// a primary IPv4 address flushes the secondaries of its subnet. Releasing a
+// VIP that happens to be primary must leave the other VIPs in place.
+func TestReleasePrimaryKeepsSecondaries(t *testing.T) {
+	p := newPair(t)
+	ctx := ctxT(t)
+	p.a.Sysctl(t, "net/ipv4/conf/va/promote_secondaries", "0")
+	first := vip.VIP{Addr: netip.MustParseAddr("203.0.113.10"), Prefix: 24, Interface: "va", ARPCount: -1}
+	second := vip.VIP{Addr: netip.MustParseAddr("203.0.113.11"), Prefix: 24, Interface: "va", Label: "1", ARPCount: -1}
+	for _, v := range []vip.VIP{first, second} {
+		if _, err := p.m.Acquire(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, _ := p.m.Status(ctx, second.Addr)
+	if b, _ := st.On("va"); !b.Secondary {
+		t.Fatalf("second VIP is not secondary (%+v); test is void", b)
+	}
+	if removed, err := p.m.Release(ctx, first); err != nil || !removed {
+		t.Fatalf("Release = %v, %v", removed, err)
+	}
+	st, _ = p.m.Status(ctx, second.Addr)
+	b, ok := st.On("va")
+	if !ok {
+		t.Fatal("releasing the primary VIP removed the other VIP of its subnet")
+	}
+	if b.Label != "va:1" || b.Addr.Bits() != 24 || b.Broadcast != netip.MustParseAddr("203.0.113.255") {
+		t.Errorf("other VIP restored as %+v, want label va:1 /24 brd 203.0.113.255", b)
+	}
+	if has, _ := p.m.Has(ctx, first.Addr); has {
+		t.Error("released VIP still present")
+	}
+}
