@@ -111,11 +111,13 @@ func (c *FTPChecker) fetch(ctx context.Context) (content []byte, loggedIn bool, 
 		}
 	}
 	if c.request == "/" && c.receive == nil {
-		_ = s.send("QUIT")
+		_, _ = s.command("QUIT")
 		return nil, true, nil
 	}
 	content, err = c.retrieve(ctx, s)
-	_ = s.send("QUIT")
+	if err == nil {
+		_, _ = s.command("QUIT")
+	}
 	return content, true, err
 }
 

@@ -109,7 +109,15 @@ func (c *IMAPChecker) check(ctx context.Context) Result {
 			return down(fmt.Sprintf("LOGIN refused: %q", truncate(line, 80)), nil)
 		}
 	}
-	_ = s.send("1 LOGOUT")
+	// Net::IMAP::Simple's quit waits for LOGOUT's reply; ldirectord ignores
+	// it.
+	if s.send("1 LOGOUT") == nil {
+		for i := 0; i < maxIMAPLines; i++ {
+			if l, err := s.line(); err != nil || strings.HasPrefix(l, "1 ") {
+				break
+			}
+		}
+	}
 	return up(truncate(greet, 80))
 }
 

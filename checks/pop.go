@@ -63,7 +63,10 @@ func (c *POPChecker) check(ctx context.Context) Result {
 			return r
 		}
 	}
-	_ = s.send("QUIT")
+	// Mail::POP3Client's Close reads the reply; ldirectord ignores it.
+	if s.send("QUIT") == nil {
+		_, _ = s.line()
+	}
 	return up(truncate(greet, 80))
 }
 

@@ -60,9 +60,8 @@ func (c *SMTPChecker) check(ctx context.Context) Result {
 	if r.class() != 2 {
 		return down("hello refused: "+r.String(), nil)
 	}
-	// The reply to QUIT is not waited for: Net::SMTP's quit result is
-	// ignored by ldirectord.
-	_ = s.send("QUIT")
+	// Like Net::SMTP's quit, wait for the reply, but ldirectord ignores it.
+	_, _ = s.command("QUIT")
 	return up(greet.String())
 }
 
