@@ -96,7 +96,7 @@ func (h *Host) Path() string { return filepath.Join(runNetns, h.nsName) }
 // NS returns the namespace handle. It stays owned by the Host: do not close it.
 func (h *Host) NS() netns.NsHandle { return h.ns }
 
-// Netlink returns a netlink handle bound to the host's namespace, for link,
+// Netlink returns a NETLINK_ROUTE handle bound to the host's namespace, for link,
 // address, route and neighbour operations this package does not wrap. It is
 // owned by the Host: do not close it.
 func (h *Host) Netlink() *netlink.Handle { return h.nl }
@@ -193,7 +193,7 @@ func newHost(name, nsName string) (*Host, error) {
 	}
 	h := &Host{name: name, nsName: nsName, ns: r.ns}
 	var err error
-	if h.nl, err = netlink.NewHandleAt(r.ns); err != nil {
+	if h.nl, err = netlink.NewHandleAt(r.ns, unix.NETLINK_ROUTE); err != nil {
 		h.destroy()
 		return nil, fmt.Errorf("netns: netlink handle in %s: %w", nsName, err)
 	}

@@ -6,6 +6,7 @@
 //	go run ./testbed/vm/cmd/vmprep            # fetch if the cache is empty
 //	go run ./testbed/vm/cmd/vmprep -refresh   # re-resolve linux-image-cloud-amd64
 //	go run ./testbed/vm/cmd/vmprep -boot      # also boot once and report timing
+//	go run ./testbed/vm/cmd/vmprep -exec ./x.test -- -test.v   # run a binary in a guest
 //
 // The cache is $DIRECTORD_VM_CACHE, or /var/cache/directord/vm.
 package main
@@ -27,10 +28,19 @@ func main() {
 	refresh := flag.Bool("refresh", false, "ask apt for the current linux-image-cloud-amd64 kernel even when one is cached")
 	boot := flag.Bool("boot", false, "boot the guest once, run ipvsadm -Ln in it, and report the boot time")
 	cache := flag.String("cache", "", "cache directory (default $DIRECTORD_VM_CACHE or /var/cache/directord/vm)")
+	execBin := flag.String("exec", "", "run this executable in a guest with the remaining arguments, and exit with its status")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *execBin != "" {
+		code, err := runBinary(ctx, *cache, *execBin, flag.Args())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "vmprep:", err)
+			os.Exit(1)
+		}
+		os.Exit(code)
+	}
 	if err := run(ctx, *cache, *refresh, *boot); err != nil {
 		fmt.Fprintln(os.Stderr, "vmprep:", err)
 		if errors.Is(err, vm.ErrPrerequisite) {
@@ -65,4 +75,22 @@ func run(ctx context.Context, cache string, refresh, boot bool) error {
 		return fmt.Errorf("ipvsadm -Ln in the guest exited %d", res.ExitCode)
 	}
 	return nil
+}
+
+// runBinary runs bin with args in a guest, its working directory /job and its
+// output streamed to stdout, passing DIRECTORD_* variables through.
+func runBinary(ctx context.Context, cache, bin string, args []string) (int, error) {
+	job := vm.Job{Path: bin, Args: args, Stdout: os.Stdout}
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "DIRECTORD_") {
+			job.Env = append(job.Env, kv)
+		}
+	}
+	cfg := vm.Config{CacheDir: cache}
+	res, err := cfg.Run(ctx, job)
+	if err != nil {
+		return 0, err
+	}
+	fmt.Fprintf(os.Stderr, "vmprep: boot to job %v, total %v, exit status %d\n", res.Boot.Round(time.Millisecond), res.Total.Round(time.Millisecond), res.ExitCode)
+	return res.ExitCode, nil
 }
