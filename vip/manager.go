@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -22,6 +24,9 @@ const netlinkTimeout = 10 * time.Second
 type Manager struct {
 	nl *netlink.Handle
 	ns netns.NsHandle // owned duplicate; netns.None() for the caller's namespace
+	// mu serializes choosing and adding addresses within this Manager, so
+	// that two AutoLabel VIPs cannot both take the same free label.
+	mu sync.Mutex
 }
 
 // New returns a Manager for the network namespace of the calling thread.
@@ -166,6 +171,11 @@ func (m *Manager) resolve(ctx context.Context, v VIP) (Placement, error) {
 	if err != nil {
 		return Placement{}, err
 	}
+	if label == "" && v.AutoLabel && v.Addr.Is4() {
+		if label, err = m.freeLabel(ctx, link, v); err != nil {
+			return Placement{}, err
+		}
+	}
 	return Placement{
 		Addr:         netip.PrefixFrom(v.Addr, bits),
 		Interface:    attrs.Name,
@@ -175,6 +185,37 @@ func (m *Manager) resolve(ctx context.Context, v VIP) (Placement, error) {
 		Label:        label,
 		Route:        route,
 	}, nil
+}
+
+// freeLabel returns link's label for v: the one it has if v is already on
+// link, else "name:N" with the lowest N that no address on link uses.
+func (m *Manager) freeLabel(ctx context.Context, link netlink.Link, v VIP) (string, error) {
+	name := link.Attrs().Name
+	addrs, err := dump(ctx, "list addresses", func() ([]netlink.Addr, error) {
+		return m.nl.AddrList(link, netlink.FAMILY_V4)
+	})
+	if err != nil {
+		return "", fmt.Errorf("vip %s: %w", v.Addr, err)
+	}
+	used := make(map[string]bool, len(addrs))
+	for _, a := range addrs {
+		if p, ok := prefixFromIPNet(a.IPNet); ok && p.Addr() == v.Addr {
+			if a.Label == name {
+				return "", nil
+			}
+			return a.Label, nil
+		}
+		used[a.Label] = true
+	}
+	for n := 0; ; n++ {
+		l := name + ":" + strconv.Itoa(n)
+		if len(l) >= unix.IFNAMSIZ {
+			return "", fmt.Errorf("vip %s: no free label on %s (%s:0 up to %s:%d are taken): give the VIP a label", v.Addr, name, name, name, n-1)
+		}
+		if !used[l] {
+			return l, nil
+		}
+	}
 }
 
 func noRouteError(v VIP) error {
@@ -260,18 +301,8 @@ func (m *Manager) Acquire(ctx context.Context, v VIP) (Placement, error) {
 	if err != nil {
 		return Placement{}, err
 	}
-	p, err := m.resolve(ctx, v)
+	p, link, err := m.place(ctx, v)
 	if err != nil {
-		return Placement{}, err
-	}
-	link, err := m.nl.LinkByIndex(p.Index)
-	if err != nil {
-		return p, fmt.Errorf("vip %s: read interface %s: %w", v.Addr, p.Interface, err)
-	}
-	if link.Attrs().Flags&net.FlagUp == 0 {
-		return p, fmt.Errorf("vip %s: interface %s is down: bring it up (ip link set %s up) or name another interface", v.Addr, p.Interface, p.Interface)
-	}
-	if err := m.ensure(ctx, v, &p); err != nil {
 		return p, err
 	}
 	if v.Addr.Is6() && v.DAD {
@@ -283,6 +314,27 @@ func (m *Manager) Acquire(ctx context.Context, v VIP) (Placement, error) {
 		return p, fmt.Errorf("vip %s: added to %s but not announced: %w", v.Addr, p.Interface, err)
 	}
 	return p, nil
+}
+
+// place resolves v and adds it unless it is there already, under m.mu.
+func (m *Manager) place(ctx context.Context, v VIP) (Placement, netlink.Link, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, err := m.resolve(ctx, v)
+	if err != nil {
+		return Placement{}, nil, err
+	}
+	link, err := m.nl.LinkByIndex(p.Index)
+	if err != nil {
+		return p, nil, fmt.Errorf("vip %s: read interface %s: %w", v.Addr, p.Interface, err)
+	}
+	if link.Attrs().Flags&net.FlagUp == 0 {
+		return p, nil, fmt.Errorf("vip %s: interface %s is down: bring it up (ip link set %s up) or name another interface", v.Addr, p.Interface, p.Interface)
+	}
+	if err := m.ensure(ctx, v, &p); err != nil {
+		return p, nil, err
+	}
+	return p, link, nil
 }
 
 // ensure adds p unless the address is already on p's interface, in which case

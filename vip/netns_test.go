@@ -602,3 +602,31 @@ func TestReleasePrimaryKeepsSecondaries(t *testing.T) {
 		t.Error("released VIP still present")
 	}
 }
+
+func TestAutoLabel(t *testing.T) {
+	p := newPair(t)
+	ctx := ctxT(t)
+	auto := func(ip string) vip.VIP {
+		return vip.VIP{Addr: netip.MustParseAddr(ip), AutoLabel: true, ARPCount: -1}
+	}
+	acquire := func(v vip.VIP, want string) {
+		t.Helper()
+		pl, err := p.m.Acquire(ctx, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pl.Label != want {
+			t.Errorf("%s labelled %q, want %q", v.Addr, pl.Label, want)
+		}
+	}
+	acquire(auto("192.0.2.10"), "va:0")
+	acquire(vip.VIP{Addr: netip.MustParseAddr("192.0.2.11"), Label: "1", ARPCount: -1}, "va:1")
+	acquire(auto("192.0.2.12"), "va:2")
+	acquire(auto("192.0.2.12"), "va:2") // adopted with its label
+	if _, err := p.m.Release(ctx, auto("192.0.2.10")); err != nil {
+		t.Fatal(err)
+	}
+	acquire(auto("192.0.2.13"), "va:0") // the freed label is reused
+	// IPv6 has no labels; AutoLabel is ignored there.
+	acquire(vip.VIP{Addr: netip.MustParseAddr("2001:db8:1::10"), AutoLabel: true, ARPCount: -1}, "")
+}

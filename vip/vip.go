@@ -40,6 +40,10 @@ type VIP struct {
 	// label is "interface:label", at most 15 bytes; `ifconfig` shows only
 	// labelled secondary addresses, as eth0:0. Labels are IPv4 only.
 	Label string
+	// AutoLabel labels an IPv4 VIP that has no Label "interface:N" with the
+	// lowest N not in use on the interface, as Heartbeat's IPaddr (ifconfig
+	// aliases eth0:0, eth0:1, ...) does; IPaddr2 labels nothing by default.
+	AutoLabel bool
 	// ARPCount is how many announcements Acquire sends: pairs of gratuitous
 	// ARP request+reply for IPv4, unsolicited neighbour advertisements for
 	// IPv6. Zero means DefaultARPCount; negative sends none.
