@@ -92,7 +92,8 @@ func listName(s Service) string {
 		}
 		return fmt.Sprintf("FWM  %d", int32(k.FWMark))
 	}
-	name := protoName(k.Protocol) + "  " + addrPort(k.Addr, k.Port)
+	// "%-4s %s": "TCP  10.0.0.1:80" but "SCTP 10.0.0.1:80".
+	name := fmt.Sprintf("%-4s %s", protoName(k.Protocol), addrPort(k.Addr, k.Port))
 	if k.Family != IPv6 && len(name) > 33 {
 		name = name[:33]
 	}
@@ -268,10 +269,8 @@ func tunFlagOpt(f TunnelFlags) string {
 func writeSaveService(w *bufio.Writer, vs VirtualService) {
 	s := vs.Service
 	name := saveName(s)
+	// ipvsadm 1.31 writes the scheduler flags last.
 	w.WriteString("-A " + name + " -s " + s.Scheduler)
-	if s.Flags&schedFlags != 0 {
-		w.WriteString(" -b " + schedFlagNames(s))
-	}
 	if s.Flags&FlagPersistent != 0 {
 		fmt.Fprintf(w, " -p %d", s.Timeout)
 		if m := netmaskString(s); m != "" {
@@ -283,6 +282,9 @@ func writeSaveService(w *bufio.Writer, vs VirtualService) {
 	}
 	if s.Flags&FlagOnePacket != 0 {
 		w.WriteString(" -o")
+	}
+	if s.Flags&schedFlags != 0 {
+		w.WriteString(" -b " + schedFlagNames(s))
 	}
 	w.WriteString("\n")
 	for _, d := range orderedDests(vs.Destinations, false) {

@@ -137,7 +137,7 @@ func TestWriteSave(t *testing.T) {
 -a -u 192.168.145.101:53 -r 192.168.145.12:53 -g -w 0
 -a -u 192.168.145.101:53 -r 192.168.145.13:53 -g -w 1
 -A -u 10.1.1.1:0 -s rr -p 1800 -o
--A -t [2001:db8::1]:443 -s sh -b sh-fallback,sh-port -p 60 -M 64
+-A -t [2001:db8::1]:443 -s sh -p 60 -M 64 -b sh-fallback,sh-port
 -a -t [2001:db8::1]:443 -r [2001:db8::20]:443 -g -w 2
 -A -f 1 -s rr -p 300 -M 255.255.255.0
 -a -f 1 -r 10.0.0.2:0 -i -w 1 --tun-type ipip
