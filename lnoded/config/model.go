@@ -459,3 +459,5 @@ func (a AlertStatus) String() string {
 	}
 	return s
 }
+
+func (s Service) String() string { return string(s) }
