@@ -67,7 +67,6 @@ alssme_probe3 IPaddr::172.18.158.111/24/bond0 mysql
 	}
 }
 
-
 // A backslash joins lines without inserting a blank, as sed does.
 func TestContinuationJoinsVerbatim(t *testing.T) {
 	c, err := Parse(strings.NewReader("n1 http\\\nd smb\\\n"), "haresources")
