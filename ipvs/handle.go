@@ -304,7 +304,8 @@ func (h *Handle) Service(ctx context.Context, k ServiceKey) (Service, error) {
 }
 
 // Destinations returns the destinations of a service, in the kernel's
-// order.
+// order. For a service that does not exist the kernel returns none, and so
+// does Destinations (without an error).
 func (h *Handle) Destinations(ctx context.Context, k ServiceKey) ([]Destination, error) {
 	attrs, err := serviceAttrs(Service{Family: k.Family, Protocol: k.Protocol, Addr: k.Addr, Port: k.Port, FWMark: k.FWMark}, false)
 	if err != nil {
@@ -336,9 +337,6 @@ func (h *Handle) Table(ctx context.Context) (Table, error) {
 	t := make(Table, 0, len(svcs))
 	for _, s := range svcs {
 		ds, err := h.Destinations(ctx, s.Key())
-		if errors.Is(err, ErrNoService) {
-			continue // deleted since the service dump
-		}
 		if err != nil {
 			return nil, err
 		}
