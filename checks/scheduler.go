@@ -84,8 +84,9 @@ type JobStatus struct {
 type SchedulerConfig struct {
 	// Concurrency bounds the checks in flight (default 256).
 	Concurrency int
-	// Jitter spreads checks: a new probe first runs within Jitter×Interval,
-	// and each later run is Interval ± Jitter×Interval/2 after the previous
+	// Jitter spreads checks: a new probe first runs within Jitter×Interval
+	// (at most a second, so that a new configuration is judged quickly, as
+	// ldirectord checks everything at start), and each later run is Interval ± Jitter×Interval/2 after the previous
 	// start (default 0.1; negative means none).
 	Jitter float64
 	// MaxCheckTime is the deadline of a check whose job sets no Timeout
@@ -97,6 +98,9 @@ type SchedulerConfig struct {
 	// Update.
 	OnTransition func(Transition)
 }
+
+// maxFirstDelay caps how long a new probe waits for its first run.
+const maxFirstDelay = time.Second
 
 // Default scheduler settings.
 const (
@@ -304,6 +308,9 @@ func (s *Scheduler) runProbe(ctx context.Context, wg *sync.WaitGroup, p *probe, 
 	r := p.checker.Check(cctx)
 	cancel()
 	end := time.Now()
+	if r.Latency == 0 {
+		r.Latency = end.Sub(start)
+	}
 	select {
 	case out <- result{p: p, r: r, start: start, end: end}:
 	case <-ctx.Done():
@@ -371,7 +378,7 @@ func (s *Scheduler) jittered(d time.Duration) time.Duration {
 }
 
 func (s *Scheduler) firstDelay(d time.Duration) time.Duration {
-	span := time.Duration(float64(d) * s.cfg.Jitter)
+	span := min(time.Duration(float64(d)*s.cfg.Jitter), maxFirstDelay)
 	if span <= 0 {
 		return 0
 	}
