@@ -343,9 +343,9 @@ func TestFTP(t *testing.T) {
 	}
 	addr := server(map[string]string{"anonymous": "", "carol": "pw"})
 	tests := []struct {
-		name                           string
+		name                            string
 		login, passwd, request, receive string
-		want                           bool
+		want                            bool
 	}{
 		{"anonymous fetch matches", "", "", "/health.txt", "OK$", true},
 		{"request without leading slash", "", "", "health.txt", "service", true},
