@@ -4,7 +4,7 @@ package ipvs
 // turns model values into attribute bytes and back; handle.go does the I/O.
 //
 // Byte orders, as the kernel reads them: ports (service, destination,
-// tunnel, multicast) are big-endian; the service netmask is a __be32 whose
+// tunnel) are big-endian, except the sync daemon's multicast port; the service netmask is a __be32 whose
 // four bytes are the IPv4 mask in network order, while for IPv6 the kernel
 // uses the same 32 bits, in host order, as a prefix length; everything else
 // is host order. Addresses are a union nf_inet_addr (16 bytes); an IPv4
@@ -262,7 +262,9 @@ func daemonAttrs(d Daemon, full bool) ([]byte, error) {
 			}
 		}
 		if d.Port != 0 {
-			nae.Bytes(daemonMcastPort, be16(d.Port))
+			// Host order, unlike every other port of IPVS (the kernel reads
+			// it with nla_get_u16; found by ipvsadm showing it swapped).
+			nae.Uint16(daemonMcastPort, d.Port)
 		}
 		if d.TTL != 0 {
 			nae.Uint8(daemonMcastTTL, d.TTL)
@@ -554,9 +556,7 @@ func decodeDaemon(b []byte) (Daemon, error) {
 						d.Group = netip.AddrFrom16([16]byte(b))
 					}
 				case daemonMcastPort:
-					if b := nad.Bytes(); len(b) == 2 {
-						d.Port = binary.BigEndian.Uint16(b)
-					}
+					d.Port = nad.Uint16()
 				case daemonMcastTTL:
 					d.TTL = nad.Uint8()
 				}

@@ -131,7 +131,7 @@ func TestEncodeDaemon(t *testing.T) {
 		09000200 65746830 00000000
 		08000300 09000000
 		08000500 e0000051
-		06000700 22900000
+		06000700 90220000
 		05000800 02000000`)
 	if !bytes.Equal(got, want) {
 		t.Errorf("got  %x\nwant %x", got, want)
@@ -229,7 +229,7 @@ func TestDecodeInfoTimeoutsDaemon(t *testing.T) {
 		08000100 01000000
 		09000200 65746830 00000000
 		08000300 09000000
-		06000700 22900000
+		06000700 90220000
 		05000800 01000000`)))
 	want := Daemon{State: DaemonMaster, Interface: "eth0", SyncID: 9, Port: 8848, TTL: 1}
 	if err != nil || d != want {
