@@ -12,7 +12,13 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# /tmp becomes a tmpfs, keeping what the job archive put there (go test's
+# build directory lives under /tmp): move it over, then mount in place.
+mkdir -p /.tmp
+mount -t tmpfs -o mode=1777 tmpfs /.tmp
+cp -a /tmp/. /.tmp/ && rm -rf /tmp/* /tmp/.[!.]* 2>/dev/null
+mount --move /.tmp /tmp
+rmdir /.tmp
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
@@ -32,5 +38,18 @@ echo "DIRECTORD-VM-START-$nonce"
 /bin/sh /job/run.sh
 rc=$?
 sync
+# Job.Collect: the paths that exist go back as tar over ttyS1; tar closes the
+# port, which waits for the output to drain.
+if [ -s /job/collect ]; then
+	cd /
+	set --
+	while read -r p; do
+		[ -e "$p" ] && set -- "$@" "$p"
+	done </job/collect
+	if [ $# -gt 0 ]; then
+		stty -F /dev/ttyS1 raw -echo 2>/dev/null
+		tar -cf /dev/ttyS1 "$@" || echo "directord-vm: collecting files failed"
+	fi
+fi
 echo "DIRECTORD-VM-EXIT-$nonce $rc"
 poweroff -f

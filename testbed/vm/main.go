@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -133,57 +134,73 @@ func passEnv(kv string) bool {
 	return strings.HasPrefix(k, "DIRECTORD_") && k != "DIRECTORD_VM_GUEST"
 }
 
-// pathFlags are the testing flags whose value is a host path the test binary
-// writes to. The guest gets their directories so the binary does not fail;
-// what is written there stays in the guest.
-var pathFlags = []string{"coverprofile", "cpuprofile", "memprofile", "blockprofile", "mutexprofile", "trace", "outputdir", "gocoverdir"}
+// outputFlags are the testing flags naming a file the test binary writes.
+// Relative names are relative to -test.outputdir, or the working directory.
+var outputFlags = []string{"coverprofile", "cpuprofile", "memprofile", "blockprofile", "mutexprofile", "trace"}
 
 // runSelf runs the test binary bin with args in a guest and returns its exit
-// status.
+// status. Files the binary writes for the go command (profiles, coverage)
+// are copied back to the same host paths.
 func runSelf(bin string, args []string) (int, error) {
 	bin, err := filepath.Abs(bin)
+	if err != nil {
+		return 0, err
+	}
+	wd, err := os.Getwd()
 	if err != nil {
 		return 0, err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	job := Job{Path: bin, Stdout: os.Stdout}
-	var timeout time.Duration
+	job := Job{Path: bin, Stdout: os.Stdout, Dir: wd}
+	var (
+		timeout   time.Duration
+		outputDir string
+		outputs   []string
+	)
 	for _, a := range args {
 		name, val, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		name = strings.TrimPrefix(name, "test.")
 		switch {
-		case name == "test.testlogfile":
+		case name == "testlogfile":
 			// Only the go command's result cache reads it, from the host;
-			// without it the result is just not cached.
+			// without it the result is just not cached, which suits
+			// kernel tests.
 			continue
-		case name == "test.timeout":
+		case name == "timeout":
 			timeout, _ = time.ParseDuration(val)
-		}
-		for _, f := range pathFlags {
-			if name == "test."+f && filepath.IsAbs(val) {
-				d := val
-				if f != "outputdir" && f != "gocoverdir" {
-					d = filepath.Dir(val)
-				}
-				job.Dirs = append(job.Dirs, d)
-			}
+		case name == "outputdir" && val != "":
+			outputDir = val
+			job.Dirs = append(job.Dirs, absIn(wd, val))
+		case name == "gocoverdir" && val != "":
+			d := absIn(wd, val)
+			job.Dirs = append(job.Dirs, d)
+			job.Collect = append(job.Collect, d)
+		case slices.Contains(outputFlags, name) && val != "":
+			outputs = append(outputs, val)
 		}
 		job.Args = append(job.Args, a)
+	}
+	for _, o := range outputs {
+		p := o
+		if !filepath.IsAbs(p) && outputDir != "" {
+			p = filepath.Join(outputDir, p)
+		}
+		p = absIn(wd, p)
+		job.Dirs = append(job.Dirs, filepath.Dir(p))
+		job.Collect = append(job.Collect, p)
 	}
 	for _, kv := range os.Environ() {
 		if passEnv(kv) {
 			job.Env = append(job.Env, kv)
 		}
 	}
-	if wd, err := os.Getwd(); err == nil {
-		job.Dir = wd
-		files, err := treeFiles(filepath.Join(wd, "testdata"), 256<<20)
-		if err != nil {
-			return 0, err
-		}
-		job.Files = append(job.Files, files...)
+	files, err := treeFiles(filepath.Join(wd, "testdata"), 256<<20)
+	if err != nil {
+		return 0, err
 	}
+	job.Files = append(job.Files, files...)
 	if timeout > 0 {
 		// The test binary enforces -test.timeout itself; this only catches
 		// a guest that hangs outside it.
@@ -193,11 +210,21 @@ func runSelf(bin string, args []string) (int, error) {
 	}
 	var cfg Config
 	if os.Getenv("DIRECTORD_VM_DEBUG") != "" {
+		fmt.Fprintf(os.Stderr, "testbed/vm: running %s %q in a guest, collecting %q\n", bin, job.Args, job.Collect)
 		cfg.Console = os.Stderr
+		cfg.KernelArgs = []string{"loglevel=7"}
 	}
 	res, err := cfg.Run(ctx, job)
 	if err != nil {
 		return 0, err
+	}
+	for _, f := range res.Files {
+		if err := os.MkdirAll(filepath.Dir(f.Guest), 0o755); err != nil {
+			return 0, fmt.Errorf("copy back %s: %w", f.Guest, err)
+		}
+		if err := os.WriteFile(f.Guest, f.Data, 0o644); err != nil {
+			return 0, fmt.Errorf("copy back %s: %w", f.Guest, err)
+		}
 	}
 	if os.Getenv("DIRECTORD_VM_DEBUG") != "" {
 		fmt.Fprintf(os.Stderr, "testbed/vm: guest booted in %v, job exited %d after %v\n", res.Boot.Round(time.Millisecond), res.ExitCode, res.Total.Round(time.Millisecond))
@@ -237,4 +264,12 @@ func treeFiles(root string, limit int64) ([]File, error) {
 		return nil, fmt.Errorf("collect testdata: %w", err)
 	}
 	return files, nil
+}
+
+// absIn makes p absolute relative to dir.
+func absIn(dir, p string) string {
+	if filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(dir, p)
 }

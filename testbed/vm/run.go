@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"archive/tar"
 	"bufio"
 	"bytes"
 	"context"
@@ -34,6 +35,9 @@ type Config struct {
 	// Modules are loaded at boot in addition to DefaultModules (with their
 	// dependencies).
 	Modules []string
+	// KernelArgs are appended to the kernel command line (e.g.
+	// "loglevel=7" to see the boot when debugging with Console).
+	KernelArgs []string
 	// Console, when set, receives every console line of the guest,
 	// including the kernel's and init's before the job starts. For debugging.
 	Console io.Writer
@@ -69,6 +73,11 @@ type Job struct {
 	Files []File
 	// Dirs are extra (empty) directories to create in the guest.
 	Dirs []string
+	// Collect are guest paths (files, or directories taken whole) to copy
+	// back after the job exits, into Result.Files. Paths that do not exist
+	// then are skipped. They travel over a second serial port, which is
+	// slow: meant for profiles and small results, not bulk data.
+	Collect []string
 	// Stdout receives the job's console output (stdout and stderr
 	// interleaved) line by line as it arrives. May be nil.
 	Stdout io.Writer
@@ -85,6 +94,9 @@ type Result struct {
 	Boot time.Duration
 	// Total is the time from starting qemu to the job's exit marker.
 	Total time.Duration
+	// Files are the regular files Job.Collect named, with their contents
+	// in Data and their guest paths in Guest.
+	Files []File
 }
 
 // consoleTail is how many console lines an error quotes.
@@ -136,8 +148,10 @@ func (c *Config) Run(ctx context.Context, job Job) (Result, error) {
 		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-serial", "stdio",
+		// ttyS1 carries Job.Collect's files back as a tar stream.
+		"-serial", "file:" + filepath.Join(tmp, "collect.tar"),
 		"-kernel", img.Kernel, "-initrd", initrd,
-		"-append", kernelCmdline,
+		"-append", strings.Join(append([]string{kernelCmdline}, c.KernelArgs...), " "),
 	}
 	cmd := exec.Command(qemu, args...)
 	cmd.Stdin = nil
@@ -189,6 +203,11 @@ func (c *Config) Run(ctx context.Context, job Job) (Result, error) {
 	res := Result{Output: con.output.Bytes(), Boot: con.boot, Total: con.total}
 	if con.exited && ctxErr == nil {
 		res.ExitCode = con.code
+		if len(job.Collect) > 0 {
+			if res.Files, err = readCollected(filepath.Join(tmp, "collect.tar")); err != nil {
+				return res, err
+			}
+		}
 		return res, nil
 	}
 	var why string
@@ -212,7 +231,7 @@ func (c *Config) Run(ctx context.Context, job Job) (Result, error) {
 // is slow under TCG, no keyboard/mouse probing, reboot (and thus qemu exit,
 // with -no-reboot) on panic.
 const kernelCmdline = "console=ttyS0 quiet loglevel=3 panic=-1 oops=panic " +
-	"nokaslr mitigations=off i8042.noaux i8042.nokbd i8042.nopnp 8250.nr_uarts=1 " +
+	"nokaslr mitigations=off i8042.noaux i8042.nokbd i8042.nopnp 8250.nr_uarts=2 " +
 	"random.trust_cpu=on tsc=reliable no_timer_check audit=0 directord.vm=1"
 
 func (c *Config) qemuPath() (string, error) {
@@ -341,6 +360,17 @@ func writeJob(w io.Writer, job Job, nonce string) error {
 	if err := a.file("/job/nonce", 0o644, []byte(nonce+"\n")); err != nil {
 		return err
 	}
+	var collect strings.Builder
+	for _, p := range job.Collect {
+		if !path.IsAbs(p) || strings.Contains(p, "\n") {
+			return fmt.Errorf("vm: job collect path %q is not absolute", p)
+		}
+		// Relative to /, as busybox tar is run from there.
+		collect.WriteString(clean(p) + "\n")
+	}
+	if err := a.file("/job/collect", 0o644, []byte(collect.String())); err != nil {
+		return err
+	}
 	return a.close()
 }
 
@@ -456,4 +486,37 @@ func (c *console) lastLines() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]string(nil), c.tail...)
+}
+
+// readCollected reads the tar stream the guest wrote to its second serial
+// port. The guest closes the port before powering off, so the stream is
+// complete unless the guest died.
+func readCollected(name string) ([]File, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("vm: collected files: %w", err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() == 0 {
+		return nil, nil // nothing existed to collect
+	}
+	var files []File
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return files, nil
+		}
+		if err != nil {
+			return files, fmt.Errorf("vm: collected files: %w", err)
+		}
+		if hdr.Typeflag != tar.TypeReg {
+			continue
+		}
+		data, err := io.ReadAll(tr)
+		if err != nil {
+			return files, fmt.Errorf("vm: collected file %s: %w", hdr.Name, err)
+		}
+		files = append(files, File{Guest: "/" + clean(hdr.Name), Data: data, Mode: fs.FileMode(hdr.Mode).Perm()})
+	}
 }

@@ -85,13 +85,18 @@ done
 /usr/sbin/ip link add vm-d type dummy
 /usr/sbin/ip link add vm-m link vm-d type macvlan
 grep -q '^tmpfs /tmp tmpfs' /proc/mounts
+test "$(cat /tmp/in/x)" = x
+/usr/sbin/ipvsadm -Sn > /tmp/out/rules
+mkdir -p /tmp/out/sub && echo deep > /tmp/out/sub/f
 echo all-ok
 `
 	res, err := Run(ctx, Job{
 		Path:      "/usr/bin/busybox",
 		GuestPath: "/job/bin/sh",
 		Args:      []string{"-c", script},
-		Files:     []File{{Guest: "/etc/directord-test/x", Data: []byte("x")}},
+		Files:     []File{{Guest: "/tmp/in/x", Data: []byte("x")}},
+		Dirs:      []string{"/tmp/out"},
+		Collect:   []string{"/tmp/out", "/tmp/missing"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -104,6 +109,13 @@ echo all-ok
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	got := map[string]string{}
+	for _, f := range res.Files {
+		got[f.Guest] = string(f.Data)
+	}
+	if len(got) != 2 || !strings.Contains(got["/tmp/out/rules"], "-A -t 192.0.2.1:80 -s rr") || got["/tmp/out/sub/f"] != "deep\n" {
+		t.Errorf("collected %q", got)
 	}
 }
 
