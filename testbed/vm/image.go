@@ -61,6 +61,11 @@ func lockCache(ctx context.Context, dir string) (unlock func(), err error) {
 	}
 	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
+		// A read-only cache prepared by root still serves: flock works on
+		// a read-only descriptor.
+		f, err = os.Open(filepath.Join(dir, "lock"))
+	}
+	if err != nil {
 		return nil, fmt.Errorf("open VM cache lock: %w", err)
 	}
 	done := make(chan error, 1)

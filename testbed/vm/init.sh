@@ -24,7 +24,7 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null
 mount -t bpf bpf /sys/fs/bpf 2>/dev/null
 exec </dev/null >/dev/console 2>&1
 # Keep kernel chatter off the console the job writes to; panics still print.
-echo 1 >/proc/sys/kernel/printk
+grep -q directord.vm.debug=1 /proc/cmdline || echo 1 >/proc/sys/kernel/printk
 # No CR/LF translation: the host gets the job's bytes unchanged.
 stty -F /dev/console -opost 2>/dev/null
 hostname directord-vm

@@ -75,8 +75,8 @@ func ipvsFamily() error {
 //
 // DIRECTORD_VM=always runs in the guest even when the host has IPVS;
 // DIRECTORD_VM=never runs on the host regardless (tests then see no IPVS).
-// DIRECTORD_VM_DEBUG=1 copies the guest's whole console, boot included, to
-// stderr. A missing prerequisite (qemu, the kernel package) fails the run
+// DIRECTORD_VM_DEBUG=1 copies the guest's whole console, boot and kernel
+// messages included, to stderr. A missing prerequisite (qemu, the kernel package) fails the run
 // with a message on stderr naming what to install; it never skips.
 //
 // Main does not return.
@@ -212,7 +212,7 @@ func runSelf(bin string, args []string) (int, error) {
 	if os.Getenv("DIRECTORD_VM_DEBUG") != "" {
 		fmt.Fprintf(os.Stderr, "testbed/vm: running %s %q in a guest, collecting %q\n", bin, job.Args, job.Collect)
 		cfg.Console = os.Stderr
-		cfg.KernelArgs = []string{"loglevel=7"}
+		cfg.KernelArgs = []string{"directord.vm.debug=1", "loglevel=7"}
 	}
 	res, err := cfg.Run(ctx, job)
 	if err != nil {

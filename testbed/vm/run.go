@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -35,8 +36,10 @@ type Config struct {
 	// Modules are loaded at boot in addition to DefaultModules (with their
 	// dependencies).
 	Modules []string
-	// KernelArgs are appended to the kernel command line (e.g.
-	// "loglevel=7" to see the boot when debugging with Console).
+	// KernelArgs are appended to the kernel command line. Normally the
+	// guest silences kernel messages below KERN_ALERT once it is up, so they
+	// cannot mix into the job's output; "directord.vm.debug=1 loglevel=7"
+	// keeps them all (see them with Console).
 	KernelArgs []string
 	// Console, when set, receives every console line of the guest,
 	// including the kernel's and init's before the job starts. For debugging.
@@ -155,6 +158,9 @@ func (c *Config) Run(ctx context.Context, job Job) (Result, error) {
 	}
 	cmd := exec.Command(qemu, args...)
 	cmd.Stdin = nil
+	// If this process dies (go test's own timeout kills test binaries),
+	// the guest must not linger.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return Result{}, fmt.Errorf("vm: %w", err)

@@ -175,3 +175,16 @@ func TestModulesDep(t *testing.T) {
 		t.Errorf("modules.dep:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestRunKernelPanic(t *testing.T) {
+	needVM(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, err := Run(ctx, Job{Path: "/usr/bin/busybox", GuestPath: "/job/bin/sh", Args: []string{"-c", "echo c >/proc/sysrq-trigger"}})
+	if err == nil {
+		t.Fatal("a guest kernel panic was not an error")
+	}
+	if !strings.Contains(err.Error(), "without the job's exit marker") || !strings.Contains(err.Error(), "Kernel panic") {
+		t.Errorf("error does not report the panic with console lines:\n%v", err)
+	}
+}

@@ -79,3 +79,13 @@ func TestTestdata(t *testing.T) {
 		t.Fatalf("testdata/hello.txt: %q, %v", b, err)
 	}
 }
+
+// TestEnvAndFailure fails on request, to check by hand that vm.Main passes
+// DIRECTORD_* variables in and a failure out:
+//
+//	DIRECTORD_GUESTTEST_FAIL=1 go test ./testbed/vm/internal/guesttest   # must FAIL
+func TestEnvAndFailure(t *testing.T) {
+	if os.Getenv("DIRECTORD_GUESTTEST_FAIL") == "1" {
+		t.Fatal("failing on request (DIRECTORD_GUESTTEST_FAIL=1 reached the test)")
+	}
+}
