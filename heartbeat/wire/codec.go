@@ -152,18 +152,36 @@ func (r *Keyring) Open(pkt []byte) (*Message, error) {
 	return fr.Msg, nil
 }
 
-// Seal signs m and encodes it as Heartbeat 3.0.6 sends it: it sets m's
-// auth field (in place if present, else last) to the classic auth, then
-// returns the netstring form followed by the trailing auth netstring.
+// Seal signs m and encodes it as Heartbeat 3.0.6 sends it with the
+// default "msgfmt classic": it sets m's auth field (in place if present,
+// else last) to the classic auth, then returns the netstring form
+// followed by the trailing auth netstring.
 func (r *Keyring) Seal(m *Message) ([]byte, error) {
 	if err := r.addAuthField(m); err != nil {
 		return nil, err
 	}
+	return r.sealNetstring(m)
+}
+
+// SealNoAuthField encodes m as Heartbeat does under "msgfmt netstring":
+// no in-message auth field is added (add_control_msg_fields skips it),
+// only the trailing auth netstring. Netstring receivers accept both.
+func (r *Keyring) SealNoAuthField(m *Message) ([]byte, error) {
+	if err := m.validate(0); err != nil {
+		return nil, err
+	}
+	return r.sealNetstring(m)
+}
+
+func (r *Keyring) sealNetstring(m *Message) ([]byte, error) {
 	body := appendNetstringBody(nil, m)
 	if len(body)+maxAuthBytes+1 >= MaxMessageSize {
 		return nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(body))
 	}
-	active, _ := r.activeKey() // addAuthField checked it
+	active, err := r.activeKey()
+	if err != nil {
+		return nil, err
+	}
 	tok, err := r.token(active.Num, body)
 	if err != nil {
 		return nil, err

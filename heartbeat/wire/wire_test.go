@@ -94,6 +94,28 @@ func TestSealOpenRoundTrip(t *testing.T) {
 	}
 }
 
+func TestSealNoAuthField(t *testing.T) {
+	r := NewKeyring(Key{Num: 1, Method: MD5, Secret: []byte("k")})
+	m := keepalive()
+	pkt, err := r.SealNoAuthField(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Lookup(FieldAuth); ok || bytes.Contains(pkt, []byte("auth=")) {
+		t.Errorf("auth field added: %q", pkt)
+	}
+	got, err := r.Open(pkt)
+	if err != nil || !equalMessages(got, m) {
+		t.Errorf("Open = %v, %v", got, err)
+	}
+	if _, err := (&Keyring{Active: 2}).SealNoAuthField(keepalive()); err == nil {
+		t.Error("sealed without a key")
+	}
+	if _, err := r.SealNoAuthField(New("x").Add("a", "")); err == nil {
+		t.Error("sealed an invalid message")
+	}
+}
+
 func TestWrongKeyRejected(t *testing.T) {
 	pkt, err := sha1Ring("right").Seal(keepalive())
 	if err != nil {
