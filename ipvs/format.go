@@ -14,13 +14,14 @@ import (
 type ListFormat int
 
 // Listing formats. When ipvsadm is given several, it uses the first of
-// this order: --stats, --rate, --thresholds, --persistent-conn.
+// this order: --stats, --rate, --thresholds, --persistent-conn, --tun-info.
 const (
 	ListDefault        ListFormat = iota // ipvsadm -L -n
 	ListStats                            // ipvsadm -L -n --stats
 	ListRate                             // ipvsadm -L -n --rate
 	ListThresholds                       // ipvsadm -L -n --thresholds
 	ListPersistentConn                   // ipvsadm -L -n --persistent-conn
+	ListTunInfo                          // ipvsadm -L -n --tun-info
 )
 
 // ListOptions are the options of WriteList.
@@ -75,10 +76,35 @@ func writeTitle(w *bufio.Writer, f ListFormat) {
 	case ListPersistentConn:
 		fmt.Fprintf(w, "%-33s %-9s %-11s %-10s %-10s\n  -> RemoteAddress:Port\n",
 			"Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn")
+	case ListTunInfo:
+		w.WriteString("Prot LocalAddress:Port Scheduler Flags\n" +
+			"  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n")
 	default:
 		w.WriteString("Prot LocalAddress:Port Scheduler Flags\n" +
 			"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n")
 	}
+}
+
+// tunInfo is the TunnelInfo column: "ipip", "gue:6080:+c", "gre:-c", or
+// "n/a" for destinations that are not tunnels.
+func tunInfo(d Destination) string {
+	if d.Forward&7 != Tunnel {
+		return "n/a"
+	}
+	flags := [...]string{"-c", "+c", "r+c"}
+	fl := "(null)"
+	if int(d.TunnelFlags) < len(flags) {
+		fl = flags[d.TunnelFlags]
+	}
+	switch d.TunnelType {
+	case TunnelIPIP:
+		return "ipip"
+	case TunnelGUE:
+		return fmt.Sprintf("gue:%d:%s", d.TunnelPort, fl)
+	case TunnelGRE:
+		return "gre:" + fl
+	}
+	return "n/a"
 }
 
 // listName is the service column of the listing: "TCP  10.0.0.1:80",
@@ -224,6 +250,9 @@ func writeListService(w *bufio.Writer, vs VirtualService, o ListOptions) {
 		case ListPersistentConn:
 			fmt.Fprintf(w, "  -> %-28s %-9d %-11d %-10d %-10d\n", dname,
 				uint32(d.Weight), d.PersistConns, d.ActiveConns, d.InactConns)
+		case ListTunInfo:
+			fmt.Fprintf(w, "  -> %-28s %-7s %-13s %-6d %-10d %-10d\n", dname,
+				fwdName(d.Forward), tunInfo(d), d.Weight, d.ActiveConns, d.InactConns)
 		default:
 			fmt.Fprintf(w, "  -> %-28s %-7s %-6d %-10d %-10d\n", dname,
 				fwdName(d.Forward), d.Weight, d.ActiveConns, d.InactConns)
@@ -266,27 +295,33 @@ func tunFlagOpt(f TunnelFlags) string {
 	return "(null)"
 }
 
-func writeSaveService(w *bufio.Writer, vs VirtualService) {
-	s := vs.Service
-	name := saveName(s)
-	// ipvsadm 1.31 writes the scheduler flags last.
-	w.WriteString("-A " + name + " -s " + s.Scheduler)
+// serviceOptions are the options of "ipvsadm -A" for s, in the order of
+// ipvsadm 1.31's -S (scheduler flags last).
+func serviceOptions(s Service) string {
+	var b strings.Builder
+	b.WriteString(" -s " + s.Scheduler)
 	if s.Flags&FlagPersistent != 0 {
-		fmt.Fprintf(w, " -p %d", s.Timeout)
+		fmt.Fprintf(&b, " -p %d", s.Timeout)
 		if m := netmaskString(s); m != "" {
-			w.WriteString(" -M " + m)
+			b.WriteString(" -M " + m)
 		}
 		if s.PE != "" {
-			w.WriteString(" --pe " + s.PE)
+			b.WriteString(" --pe " + s.PE)
 		}
 	}
 	if s.Flags&FlagOnePacket != 0 {
-		w.WriteString(" -o")
+		b.WriteString(" -o")
 	}
 	if s.Flags&schedFlags != 0 {
-		w.WriteString(" -b " + schedFlagNames(s))
+		b.WriteString(" -b " + schedFlagNames(s))
 	}
-	w.WriteString("\n")
+	return b.String()
+}
+
+func writeSaveService(w *bufio.Writer, vs VirtualService) {
+	s := vs.Service
+	name := saveName(s)
+	w.WriteString("-A " + name + serviceOptions(s) + "\n")
 	for _, d := range orderedDests(vs.Destinations, false) {
 		prefix := fmt.Sprintf("-a %s -r %s %s -w %d", name, addrPort(d.Addr, d.Port), fwdSwitch(d.Forward), d.Weight)
 		if d.Forward&7 != Tunnel {

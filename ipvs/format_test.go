@@ -110,6 +110,13 @@ TCP  192.168.145.101:80 wrr
   -> 192.168.145.12:8080          2147483647 0           0          0         
   -> 192.168.145.13:80            3         1           7          2         
 `},
+		{"tun-info", ListOptions{Format: ListTunInfo}, `IP Virtual Server version 1.2.1 (size=4096)
+Prot LocalAddress:Port Scheduler Flags
+  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn
+TCP  192.168.145.101:80 wrr
+  -> 192.168.145.12:8080          Masq    n/a           2147483647 0          0         
+  -> 192.168.145.13:80            Route   n/a           3      7          2         
+`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -172,6 +179,34 @@ func TestSortLikeLibipvs(t *testing.T) {
 	// NoSort keeps the given order.
 	if first := ordered(tbl, true)[0].Addr; first != mustAddr("10.0.0.1") {
 		t.Errorf("nosort reordered: first %s", first)
+	}
+}
+
+func TestTunInfo(t *testing.T) {
+	for _, tt := range []struct {
+		d    Destination
+		want string
+	}{
+		{Destination{Forward: Route}, "n/a"},
+		{Destination{Forward: Tunnel}, "ipip"},
+		{Destination{Forward: Tunnel, TunnelType: TunnelGUE, TunnelPort: 5555, TunnelFlags: TunnelRemCsum}, "gue:5555:r+c"},
+		{Destination{Forward: Tunnel, TunnelType: TunnelGRE, TunnelFlags: TunnelCsum}, "gre:+c"},
+		{Destination{Forward: Tunnel, TunnelType: TunnelGUE, TunnelPort: 1}, "gue:1:-c"},
+	} {
+		if got := tunInfo(tt.d); got != tt.want {
+			t.Errorf("%+v: %q, want %q", tt.d, got, tt.want)
+		}
+	}
+}
+
+// An SCTP service name has one space: ipvsadm prints "%-4s %s".
+func TestListNameSCTP(t *testing.T) {
+	s := Service{Protocol: SCTP, Addr: mustAddr("10.0.0.3"), Port: 99}
+	if got := listName(s); got != "SCTP 10.0.0.3:99" {
+		t.Errorf("%q", got)
+	}
+	if got := saveName(s); got != "--sctp-service 10.0.0.3:99" {
+		t.Errorf("%q", got)
 	}
 }
 

@@ -3,7 +3,6 @@ package ipvs
 import (
 	"context"
 	"fmt"
-	"strings"
 )
 
 // OpKind is the kind of an Op.
@@ -32,25 +31,7 @@ type Op struct {
 func (o Op) String() string {
 	k := o.Service.Key()
 	svc := func(c string) string {
-		s := o.Service.normalized()
-		var b strings.Builder
-		fmt.Fprintf(&b, "%s %s -s %s", c, k, s.Scheduler)
-		if s.Flags&schedFlags != 0 {
-			b.WriteString(" -b " + schedFlagNames(s))
-		}
-		if s.Flags&FlagPersistent != 0 {
-			fmt.Fprintf(&b, " -p %d", s.Timeout)
-			if m := netmaskString(s); m != "" {
-				b.WriteString(" -M " + m)
-			}
-			if s.PE != "" {
-				b.WriteString(" --pe " + s.PE)
-			}
-		}
-		if s.Flags&FlagOnePacket != 0 {
-			b.WriteString(" -o")
-		}
-		return b.String()
+		return c + " " + k.String() + serviceOptions(o.Service.normalized())
 	}
 	dst := func(c string) string {
 		d := o.Dest

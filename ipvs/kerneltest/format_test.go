@@ -43,6 +43,8 @@ const referenceTable = `-A -t 192.168.145.101:80 -s rr
 -a --sctp-service 10.0.0.3:99 -r 10.0.0.4 -i --tun-type gue --tun-port 5555 --tun-csum
 -a --sctp-service 10.0.0.3:99 -r 10.0.0.5 -i --tun-type gre
 -a --sctp-service 10.0.0.3:99 -r 10.0.0.6 -i
+-a --sctp-service 10.0.0.3:99 -r 10.0.0.7 -i --tun-type gue --tun-port 5556 --tun-remcsum
+-a --sctp-service 10.0.0.3:99 -r 10.0.0.8 -i --tun-type gre --tun-csum
 `
 
 var listings = []struct {
@@ -57,6 +59,7 @@ var listings = []struct {
 	{[]string{"-L", "-n", "--stats", "--exact"}, ipvs.ListOptions{Format: ipvs.ListStats, Exact: true}},
 	{[]string{"-L", "-n", "--rate", "--exact"}, ipvs.ListOptions{Format: ipvs.ListRate, Exact: true}},
 	{[]string{"-L", "-n", "--nosort"}, ipvs.ListOptions{NoSort: true}},
+	{[]string{"-L", "-n", "--tun-info"}, ipvs.ListOptions{Format: ipvs.ListTunInfo}},
 }
 
 // compareAll checks every listing and the save format of the kernel's
