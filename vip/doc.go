@@ -43,8 +43,13 @@
 // address 00:00:00:00:00:00) and an ARP reply (target hardware address = our
 // MAC), both with sender and target protocol address = the VIP, broadcast to
 // ff:ff:ff:ff:ff:ff, half an interval apart. Some hosts only heed one of the
-// two, which is why send_arp sends both. The default is 5 pairs at 200 ms,
-// IPaddr2's arp_count and arp_interval.
+// two, which is why send_arp sends both; Linux neighbours treat a reply as
+// gratuitous (and so override a recently confirmed entry) only when its
+// target hardware address equals the sender's, which is why the reply
+// carries our MAC there. The default is 5 pairs at 200 ms, IPaddr2's
+// arp_count and arp_interval (the older IPaddr used 10 at 500 ms; set
+// [VIP.ARPCount] and [VIP.ARPInterval] to match it). Links that do not ARP
+// (loopback, NOARP) get no announcements, as IPaddr2 skips lo.
 //
 // An IPv6 VIP is announced with count unsolicited neighbour advertisements
 // (override flag set, solicited flag clear, target link-layer address
@@ -62,9 +67,20 @@
 // address cannot receive traffic. Set [VIP.DAD] to wait for DAD instead; a
 // duplicate then fails Acquire and the address is removed again.
 //
+// # Other differences from IPaddr2
+//
+//   - IPaddr2 runs "ip link set <nic> up" after adding the address; Acquire
+//     instead fails on an administratively down interface, because bringing
+//     up a link an operator took down is not the VIP's business.
+//   - lvs_support (moving a VIP between lo and the NIC on directors that
+//     are also real servers), preferred_lft, Cluster IP (CLUSTERIP) and
+//     flush_routes are not implemented.
+//
 // # Idempotence
 //
 // Acquiring a VIP that is already on its interface (a daemon restart adopting
 // the running VIP) changes nothing and still announces. Releasing a VIP that
-// is not there succeeds. Release removes the address and nothing else.
+// is not there succeeds. Release removes the address and nothing else: when
+// the VIP is a primary IPv4 address and the kernel (promote_secondaries off)
+// flushes the secondaries of its subnet with it, Release puts them back.
 package vip

@@ -642,3 +642,76 @@ func TestAutoLabel(t *testing.T) {
 	// IPv6 has no labels; AutoLabel is ignored there.
 	acquire(vip.VIP{Addr: netip.MustParseAddr("2001:db8:1::10"), AutoLabel: true, ARPCount: -1}, "")
 }
+
+func TestConcurrentAcquire(t *testing.T) {
+	p := newPair(t)
+	ctx := ctxT(t)
+	var wg sync.WaitGroup
+	labels := make([]string, 8)
+	errs := make([]error, 8)
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v := vip.VIP{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(20 + i)}), AutoLabel: true, ARPCount: 1, ARPInterval: time.Millisecond}
+			pl, err := p.m.Acquire(ctx, v)
+			labels[i], errs[i] = pl.Label, err
+		}()
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i, l := range labels {
+		if errs[i] != nil {
+			t.Fatalf("Acquire %d: %v", i, errs[i])
+		}
+		if seen[l] {
+			t.Errorf("label %s given twice: %v", l, labels)
+		}
+		seen[l] = true
+	}
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = p.m.Release(ctx, vip.VIP{Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(20 + i)})})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Release %d: %v", i, err)
+		}
+	}
+	addrs, _ := p.a.NL.AddrList(p.a.Link(t, "va"), netlink.FAMILY_V4)
+	if len(addrs) != 1 {
+		t.Errorf("after releasing all, va has %v, want only the static address", addrs)
+	}
+}
+
+func TestNoARPInterface(t *testing.T) {
+	// On a NOARP link (ip link set va arp off) the VIP is added and nothing
+	// is announced, as IPaddr2 sends nothing on lo.
+	p := newPair(t)
+	if err := p.a.NL.LinkSetARPOff(p.a.Link(t, "va")); err != nil {
+		t.Fatal(err)
+	}
+	capture := p.b.Capture(t, "vb")
+	ip := netip.MustParseAddr("192.0.2.10")
+	pl, err := p.m.Acquire(ctxT(t), vip.VIP{Addr: ip, ARPInterval: time.Millisecond})
+	if err != nil || pl.Interface != "va" {
+		t.Fatalf("Acquire on a NOARP link = %v, %v", pl, err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := len(garps(capture.Stop(), p.aMAC, ip)); n != 0 {
+		t.Errorf("%d ARPs sent on a NOARP link", n)
+	}
+}
+
+func TestIPv6Disabled(t *testing.T) {
+	p := newPair(t)
+	p.a.Sysctl(t, "net/ipv6/conf/va/disable_ipv6", "1")
+	_, err := p.m.Acquire(ctxT(t), vip.VIP{Addr: netip.MustParseAddr("2001:db8:1::10"), Prefix: 64, Interface: "va"})
+	if err == nil || !strings.Contains(err.Error(), "disable_ipv6") {
+		t.Errorf("Acquire with IPv6 disabled = %v, want a hint about disable_ipv6", err)
+	}
+}
