@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -120,6 +121,13 @@ type Config struct {
 	// CheckCount is how many pings a ping check sends before failing
 	// (default 1).
 	CheckCount int
+	// InsecureTLS skips the verification of https, pops and imaps servers'
+	// certificate chains, which ldirectord performs (see tlsConfig); the
+	// name in the certificate is never checked.
+	InsecureTLS bool
+	// TLSRoots are the trusted roots for that verification; nil means the
+	// system's.
+	TLSRoots *x509.CertPool
 	// MaxBody caps how much of an HTTP body or FTP file is read and matched
 	// (default 1 MiB). ldirectord reads everything.
 	MaxBody int64
@@ -192,6 +200,7 @@ func (c Config) Key() string {
 		c.Login, c.Passwd, c.Database, c.Secret, c.CheckCommand,
 		c.checkTimeout().String(), c.negotiateTimeout().String(),
 		strconv.Itoa(c.CheckCount), strconv.FormatInt(c.maxBody(), 10),
+		strconv.FormatBool(c.InsecureTLS), fmt.Sprintf("%p", c.TLSRoots),
 	}
 	for i, f := range fields {
 		fields[i] = strconv.Quote(f)

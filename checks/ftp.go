@@ -81,7 +81,7 @@ func (c *FTPChecker) Check(ctx context.Context) Result {
 // fetch runs the session and returns what it could fetch. loggedIn reports
 // whether the login succeeded.
 func (c *FTPChecker) fetch(ctx context.Context) (content []byte, loggedIn bool, err error) {
-	s, err := dialSession(ctx, "tcp", c.addr.String(), false)
+	s, err := dialSession(ctx, "tcp", c.addr.String(), nil)
 	if err != nil {
 		return nil, false, err
 	}

@@ -2,7 +2,6 @@ package checks
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -26,8 +25,8 @@ const maxRedirects = 7
 // response has no body, so HEAD with a receive pattern is up only if the
 // pattern matches the empty string, exactly as in ldirectord.
 //
-// HTTPS does not verify the server's certificate: real servers are reached by
-// address and their certificates name the virtual service.
+// HTTPS verifies the server's certificate chain but not the name in it, as
+// ldirectord does (see Config.InsecureTLS).
 type HTTPChecker struct {
 	url     string
 	host    string // Host header; empty for http_proxy (taken from the URL)
@@ -95,7 +94,7 @@ func NewHTTP(cfg Config) (*HTTPChecker, error) {
 		DisableKeepAlives: true,
 		// LWP sends no Accept-Encoding and matches the raw body.
 		DisableCompression: true,
-		TLSClientConfig:    &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // see type doc
+		TLSClientConfig:    tlsConfig(cfg.TLSRoots, cfg.InsecureTLS),
 		// No environment proxies: LWP::UserAgent->new ignores them.
 		Proxy:       nil,
 		DialContext: (&net.Dialer{}).DialContext,

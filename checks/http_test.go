@@ -2,6 +2,7 @@ package checks
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log"
@@ -147,12 +148,23 @@ func TestHTTPS(t *testing.T) {
 		host, sni = r.Host, r.TLS.ServerName
 		io.WriteString(w, "secure ok")
 	}))
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{selfSigned(t, "www.example.org")}}
+	cert := selfSigned(t, "www.example.org")
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	addr := netip.MustParseAddrPort(srv.Listener.Addr().String())
-	c := mustNew(t, Config{Service: "https", Addr: addr, VirtualHost: "www.example.org", Receive: "ok$"})
+	// Like ldirectord, an untrusted chain is down...
+	r := expect(t, mustNew(t, Config{Service: "https", Addr: addr, Receive: "ok$"}), false)
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "certificate verify failed") {
+		t.Errorf("self-signed certificate: %v", r)
+	}
+	// ...a trusted one is up although it names www.example.org, not
+	// 127.0.0.1...
+	roots := x509.NewCertPool()
+	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+	roots.AddCert(leaf)
+	c := mustNew(t, Config{Service: "https", Addr: addr, VirtualHost: "www.example.org", Receive: "ok$", TLSRoots: roots})
 	if !strings.HasPrefix(c.String(), "HTTP GET https://127.0.0.1:") {
 		t.Errorf("String() = %q", c)
 	}
@@ -160,6 +172,8 @@ func TestHTTPS(t *testing.T) {
 	if host != "www.example.org" || sni != "" {
 		t.Errorf("Host %q, SNI %q; want www.example.org and none (the URL names an IP)", host, sni)
 	}
+	// ...and with InsecureTLS nothing is verified.
+	expect(t, mustNew(t, Config{Service: "https", Addr: addr, InsecureTLS: true}), true)
 	// Plain HTTP to a TLS port fails.
 	expect(t, mustNew(t, Config{Service: "http", Addr: addr}), false)
 }

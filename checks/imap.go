@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"regexp"
@@ -16,7 +17,7 @@ import (
 // with a tagged OK. It ends with LOGOUT.
 type IMAPChecker struct {
 	addr          string
-	tls           bool
+	tls           *tls.Config
 	login, passwd string
 	timeout       time.Duration
 }
@@ -29,7 +30,7 @@ func NewIMAP(cfg Config, useTLS bool) (*IMAPChecker, error) {
 	if strings.ContainsAny(cfg.Login+cfg.Passwd, "\r\n") {
 		return nil, errors.New("imap check: login or passwd contains a line break")
 	}
-	return &IMAPChecker{addr: cfg.Addr.String(), tls: useTLS, login: cfg.Login, passwd: cfg.Passwd, timeout: cfg.negotiateTimeout()}, nil
+	return &IMAPChecker{addr: cfg.Addr.String(), tls: tlsFor(cfg, useTLS), login: cfg.Login, passwd: cfg.Passwd, timeout: cfg.negotiateTimeout()}, nil
 }
 
 // Check implements Checker.
@@ -123,7 +124,7 @@ func (c *IMAPChecker) check(ctx context.Context) Result {
 
 func (c *IMAPChecker) String() string {
 	name := "IMAP"
-	if c.tls {
+	if c.tls != nil {
 		name = "IMAPS"
 	}
 	s := fmt.Sprintf("%s to %s expecting a * OK or * PREAUTH greeting", name, c.addr)

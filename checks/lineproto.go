@@ -29,10 +29,10 @@ type session struct {
 }
 
 // dialSession connects to addr over network ("tcp" or "udp"), wrapping the
-// connection in TLS (without verification) when useTLS is set. The context's
+// connection in TLS when tlsCfg is not nil. The context's
 // deadline becomes the connection's, and cancelling the context unblocks any
 // read or write in progress.
-func dialSession(ctx context.Context, network, addr string, useTLS bool) (*session, error) {
+func dialSession(ctx context.Context, network, addr string, tlsCfg *tls.Config) (*session, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, network, addr)
 	if err != nil {
@@ -42,8 +42,8 @@ func dialSession(ctx context.Context, network, addr string, useTLS bool) (*sessi
 		conn.SetDeadline(dl)
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	if useTLS {
-		tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // liveness check by address
+	if tlsCfg != nil {
+		tc := tls.Client(conn, tlsCfg)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			stop()
 			conn.Close()

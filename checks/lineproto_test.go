@@ -2,6 +2,7 @@ package checks
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -368,4 +369,34 @@ func TestFTP(t *testing.T) {
 		t.Errorf("first session: %s", got)
 	}
 	expect(t, mustNew(t, Config{Service: "ftp", Addr: hungServer(t), Receive: "x", NegotiateTimeout: 200 * time.Millisecond}), false)
+}
+
+func TestPOPSAndIMAPS(t *testing.T) {
+	cert := selfSigned(t, "mail.example.org")
+	tlsServer := func(greet string) netip.AddrPort {
+		return tcpServer(t, func(c net.Conn) {
+			tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+			p := &textPeer{c: tc, br: bufio.NewReader(tc)}
+			p.say(greet)
+			for {
+				l := p.hear()
+				if l == "" {
+					return
+				}
+				if tag, _, ok := strings.Cut(l, " "); ok && strings.HasSuffix(l, "LOGOUT") {
+					p.say(tag + " OK")
+					return
+				}
+				p.say("+OK")
+			}
+		})
+	}
+	pops := tlsServer("+OK pops")
+	imaps := tlsServer("* OK imaps")
+	expect(t, mustNew(t, Config{Service: "pops", Addr: pops, InsecureTLS: true}), true)
+	expect(t, mustNew(t, Config{Service: "imaps", Addr: imaps, InsecureTLS: true}), true)
+	expect(t, mustNew(t, Config{Service: "pops", Addr: pops}), false)
+	expect(t, mustNew(t, Config{Service: "imaps", Addr: imaps}), false)
+	// Plain text to a TLS port.
+	expect(t, mustNew(t, Config{Service: "pop", Addr: pops, NegotiateTimeout: 300 * time.Millisecond}), false)
 }

@@ -26,7 +26,7 @@ func NewNNTP(cfg Config) (*NNTPChecker, error) {
 // Check implements Checker.
 func (c *NNTPChecker) Check(ctx context.Context) Result {
 	return timed(ctx, c.timeout, func(ctx context.Context) Result {
-		s, err := dialSession(ctx, "tcp", c.addr, false)
+		s, err := dialSession(ctx, "tcp", c.addr, nil)
 		if err != nil {
 			return down("", err)
 		}

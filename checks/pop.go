@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,7 +19,7 @@ import (
 // check is always up. This check requires the +OK greeting instead.
 type POPChecker struct {
 	addr          string
-	tls           bool
+	tls           *tls.Config
 	login, passwd string
 	timeout       time.Duration
 }
@@ -31,7 +32,7 @@ func NewPOP(cfg Config, useTLS bool) (*POPChecker, error) {
 	if strings.ContainsAny(cfg.Login+cfg.Passwd, "\r\n") {
 		return nil, errors.New("pop check: login or passwd contains a line break")
 	}
-	return &POPChecker{addr: cfg.Addr.String(), tls: useTLS, login: cfg.Login, passwd: cfg.Passwd, timeout: cfg.negotiateTimeout()}, nil
+	return &POPChecker{addr: cfg.Addr.String(), tls: tlsFor(cfg, useTLS), login: cfg.Login, passwd: cfg.Passwd, timeout: cfg.negotiateTimeout()}, nil
 }
 
 // Check implements Checker.
@@ -96,7 +97,7 @@ func (c *POPChecker) auth(s *session) Result {
 
 func (c *POPChecker) String() string {
 	name := "POP3"
-	if c.tls {
+	if c.tls != nil {
 		name = "POP3S"
 	}
 	s := fmt.Sprintf("%s to %s expecting a +OK greeting", name, c.addr)

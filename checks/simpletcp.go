@@ -58,7 +58,7 @@ func (c *SimpleTCPChecker) Check(ctx context.Context) Result {
 }
 
 func (c *SimpleTCPChecker) check(ctx context.Context) Result {
-	s, err := dialSession(ctx, c.network, c.addr, false)
+	s, err := dialSession(ctx, c.network, c.addr, nil)
 	if err != nil {
 		return down("", err)
 	}

@@ -60,7 +60,7 @@ func sipOptions(login string, local net.Addr, callID string) string {
 }
 
 func (c *SIPChecker) check(ctx context.Context) Result {
-	s, err := dialSession(ctx, c.network, c.addr, false)
+	s, err := dialSession(ctx, c.network, c.addr, nil)
 	if err != nil {
 		return down("", err)
 	}

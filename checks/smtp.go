@@ -35,7 +35,7 @@ func (c *SMTPChecker) Check(ctx context.Context) Result {
 }
 
 func (c *SMTPChecker) check(ctx context.Context) Result {
-	s, err := dialSession(ctx, "tcp", c.addr, false)
+	s, err := dialSession(ctx, "tcp", c.addr, nil)
 	if err != nil {
 		return down("", err)
 	}
