@@ -26,7 +26,8 @@ type Manager struct {
 	ns netns.NsHandle // owned duplicate; netns.None() for the caller's namespace
 	// mu serializes choosing and adding addresses within this Manager, so
 	// that two AutoLabel VIPs cannot both take the same free label.
-	mu sync.Mutex
+	mu        sync.Mutex
+	closeOnce sync.Once
 }
 
 // New returns a Manager for the network namespace of the calling thread.
@@ -61,13 +62,16 @@ func NewAt(ns netns.NsHandle) (*Manager, error) {
 }
 
 // Close releases the Manager's netlink socket and namespace handle. It does
-// not touch any address.
+// not touch any address. Calls after the first do nothing.
 func (m *Manager) Close() error {
-	m.nl.Close()
-	if m.ns.IsOpen() {
-		return m.ns.Close()
-	}
-	return nil
+	var err error
+	m.closeOnce.Do(func() {
+		m.nl.Close()
+		if m.ns.IsOpen() {
+			err = m.ns.Close()
+		}
+	})
+	return err
 }
 
 func family(a netip.Addr) int {
@@ -294,8 +298,11 @@ func (m *Manager) binding(a netlink.Addr, addr netip.Addr) (Binding, bool) {
 
 // Acquire puts v on its interface and announces it. When the address is
 // already on that interface (a restarted daemon adopting its running VIP) it
-// is left as it is, Placement.Existing is set, and it is announced all the
-// same. Acquire blocks while announcing: about ARPCount × ARPInterval.
+// is left as it is (with whatever prefix and label it has), Placement
+// describes it with Existing set, and it is announced all the same. Acquire
+// blocks while announcing, about ARPCount × ARPInterval; when ctx ends first
+// the address stays and the error says so. An IPv6 VIP with DAD set is
+// announced once DAD has passed.
 func (m *Manager) Acquire(ctx context.Context, v VIP) (Placement, error) {
 	v, err := v.normalize()
 	if err != nil {

@@ -715,3 +715,42 @@ func TestIPv6Disabled(t *testing.T) {
 		t.Errorf("Acquire with IPv6 disabled = %v, want a hint about disable_ipv6", err)
 	}
 }
+
+// TestAdoptAfterRestart: a new Manager (a restarted daemon) adopts the VIP
+// the old one left running, changes nothing, and announces it again.
+func TestAdoptAfterRestart(t *testing.T) {
+	p := newPair(t)
+	ctx := ctxT(t)
+	v := vip.VIP{Addr: netip.MustParseAddr("192.0.2.10"), Prefix: 32, Label: "vip", ARPCount: -1}
+	if _, err := p.m.Acquire(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := vip.NewAt(p.a.Handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Close()
+	p.b.Neigh(t, "vb", "192.0.2.10", staleMAC)
+	capture := p.b.Capture(t, "vb")
+	// The restarted daemon's config may lack the prefix and label: the
+	// running address is adopted as it is.
+	pl, err := m2.Acquire(ctx, vip.VIP{Addr: v.Addr, ARPCount: 1, ARPInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pl.Existing || pl.Addr.Bits() != 32 || pl.Label != "va:vip" {
+		t.Errorf("adopted %+v, want the running /32 labelled va:vip", pl)
+	}
+	waitNeigh(t, p.b, "vb", "192.0.2.10", p.aMAC)
+	time.Sleep(30 * time.Millisecond)
+	if n := len(garps(capture.Stop(), p.aMAC, v.Addr)); n != 2 {
+		t.Errorf("adoption sent %d ARPs, want 2", n)
+	}
+	st, _ := m2.Status(ctx, v.Addr)
+	if len(st.Bindings) != 1 {
+		t.Errorf("VIP bindings after adoption: %+v, want one", st.Bindings)
+	}
+}
