@@ -1,8 +1,8 @@
 // Package media opens Heartbeat's UDP heartbeat paths (ucast, bcast,
 // mcast from ha.cf) the way its HBcomm plugins do: a write socket and a
-// read socket per medium, both bound to the interface (SO_BINDTODEVICE),
-// the write socket marked IPTOS_LOWDELAY, the read socket bound to the
-// medium's port on all addresses with SO_REUSEADDR and SO_REUSEPORT.
+// read socket per medium, both bound to the interface (SO_BINDTODEVICE)
+// and with SO_REUSEPORT, the write socket marked IPTOS_LOWDELAY, the read
+// socket bound to the medium's port on all addresses with SO_REUSEADDR.
 package media
 
 import (
@@ -94,9 +94,12 @@ func sockopts(iface string, reuse, broadcast bool) func(network, address string,
 					}
 				}
 			}
+			// Both sockets get SO_REUSEPORT ("set SO_REUSEPORT(w)" in
+			// Heartbeat's log); the read socket also SO_REUSEADDR, the
+			// write socket the low-delay ToS.
+			set(syscall.SOL_SOCKET, soReusePort, 1, "SO_REUSEPORT")
 			if reuse {
 				set(syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1, "SO_REUSEADDR")
-				set(syscall.SOL_SOCKET, soReusePort, 1, "SO_REUSEPORT")
 			} else {
 				set(syscall.IPPROTO_IP, syscall.IP_TOS, TOSLowDelay, "IP_TOS")
 			}

@@ -102,7 +102,10 @@ func TestUcastLoopback(t *testing.T) {
 		t.Errorf("SO_REUSEADDR = %d", v)
 	}
 	if v := sockInt(t, m.r, syscall.SOL_SOCKET, soReusePort); v != 1 {
-		t.Errorf("SO_REUSEPORT = %d", v)
+		t.Errorf("read socket SO_REUSEPORT = %d", v)
+	}
+	if v := sockInt(t, m.w, syscall.SOL_SOCKET, soReusePort); v != 1 {
+		t.Errorf("write socket SO_REUSEPORT = %d", v)
 	}
 	if got := m.r.LocalAddr().(*net.UDPAddr).Port; got != port {
 		t.Errorf("read socket port %d, want %d", got, port)
