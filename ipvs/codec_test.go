@@ -260,3 +260,19 @@ func TestDecodeRejectsGarbage(t *testing.T) {
 	}
 	_ = netip.Addr{}
 }
+
+// FuzzDecode: the decoders of kernel replies never panic, whatever the
+// bytes.
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte{8, 0, 1, 0, 1, 2, 1, 0})
+	f.Add(nest(1, []byte{6, 0, 1, 0, 10, 0, 0, 0, 5, 0, 3, 0, 1, 0, 0, 0}))
+	f.Add(nest(2, []byte{8, 0, 1, 0, 10, 0, 0, 2}, nest(12, []byte{12, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0})))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		decodeServiceMsg(b)
+		decodeDestMsg(b, IPv4)
+		decodeDestMsg(b, IPv6)
+		decodeInfo(b)
+		decodeTimeouts(b)
+		decodeDaemon(b)
+	})
+}

@@ -1,6 +1,7 @@
 package kerneltest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/directord/directord/ipvs"
 )
@@ -353,4 +355,30 @@ func TestZeroAndFlush(t *testing.T) {
 	if got := ipvsadm(t, "", "-S", "-n"); got != "" {
 		t.Errorf("after Flush ipvsadm -S -n prints:\n%s", got)
 	}
+}
+
+// TestCancel: a request bounded by a cancelled or expired context fails
+// with the context's error, and the handle keeps working afterwards.
+func TestCancel(t *testing.T) {
+	h := open(t)
+	ipvsadm(t, referenceTable, "-R")
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := h.Table(cancelled); !errors.Is(err, context.Canceled) {
+		t.Errorf("Table with a cancelled context: %v", err)
+	}
+	expired, cancel2 := context.WithTimeout(context.Background(), time.Nanosecond)
+	defer cancel2()
+	time.Sleep(time.Millisecond)
+	if _, err := h.Services(expired); err == nil {
+		t.Error("Services with an expired context succeeded")
+	}
+	// Many short deadlines racing the replies: whatever was interrupted,
+	// later requests still get their own answers.
+	for i := range 50 {
+		c, cancel := context.WithTimeout(context.Background(), time.Duration(i*20)*time.Microsecond)
+		h.Table(c)
+		cancel()
+	}
+	compareAll(t, h)
 }
