@@ -122,13 +122,16 @@ func (k ServiceKey) String() string {
 	return sw + " " + addrPort(k.Addr, k.Port)
 }
 
-// Service is a virtual service.
+// Service is a virtual service: either Protocol, Addr and Port, or FWMark
+// (with Family) identify it.
 type Service struct {
+	// Family may be left zero: it is then the family of Addr, or IPv4 for a
+	// fwmark service. Set IPv6 for an IPv6 fwmark service.
 	Family   Family
 	Protocol Protocol // TCP, UDP or SCTP; zero for fwmark services
 	Addr     netip.Addr
-	Port     uint16
-	FWMark   uint32
+	Port     uint16 // 0 only for persistent services (all ports)
+	FWMark   uint32 // non-zero for fwmark services
 
 	Scheduler string       // "rr", "wrr", "wlc", "sh", "mh", ...
 	Flags     ServiceFlags // FlagPersistent, FlagOnePacket, FlagSched1..3
@@ -151,7 +154,7 @@ type Service struct {
 func (s Service) Key() ServiceKey {
 	k := ServiceKey{Family: s.Family, FWMark: s.FWMark}
 	if s.FWMark == 0 {
-		k.Protocol, k.Addr, k.Port = s.Protocol, s.Addr, s.Port
+		k.Protocol, k.Addr, k.Port = s.Protocol, s.Addr.Unmap(), s.Port
 	}
 	if k.Family == 0 && s.Addr.IsValid() {
 		k.Family = FamilyOf(s.Addr)

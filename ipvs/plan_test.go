@@ -287,3 +287,13 @@ func TestPlanOneWeightChangeCount(t *testing.T) {
 		t.Fatalf("ops %v, want one destination edit", ops)
 	}
 }
+
+// An IPv4-mapped IPv6 address is the IPv4 service the kernel reports.
+func TestPlanMappedAddress(t *testing.T) {
+	mapped := VirtualService{Service: Service{Protocol: TCP, Addr: mustAddr("::ffff:192.168.145.101"), Port: 80, Scheduler: "rr"},
+		Destinations: []Destination{{Addr: mustAddr("::ffff:192.168.145.200"), Port: 80, Forward: Route, Weight: 1}}}
+	ops, err := Plan(Table{mapped}, Table{kernelView(web(rs("192.168.145.200", 80, 1)))}, nil)
+	if err != nil || len(ops) != 0 {
+		t.Errorf("ops %v, err %v", ops, err)
+	}
+}
