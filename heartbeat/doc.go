@@ -12,4 +12,5 @@
 //   - seqtrack: per-peer sequence/generation tracking (duplicates, gaps,
 //     replays, restarts)
 //   - media: UDP ucast/bcast/mcast sockets as Heartbeat opens them
+//   - state: the node's uuid and generation in Heartbeat's own files
 package heartbeat
