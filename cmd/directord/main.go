@@ -31,6 +31,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"status", "print the IPVS table (as ipvsadm -Ln does) and, with a daemon, HA and check state", runStatus},
+		{"testbed", "run the LVS-DR testbed in network namespaces (in a VM when this kernel has no IPVS)", runTestbed},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -166,3 +166,22 @@ func TestStatusUsage(t *testing.T) {
 		t.Errorf("unknown command: exit %d", code)
 	}
 }
+
+func TestTestbedJSON(t *testing.T) {
+	out, stderr, code := directord(t, "testbed", "--requests", "10", "--json")
+	if code != 0 {
+		t.Fatalf("testbed --json: exit %d: %s", code, stderr)
+	}
+	var sum map[string]any
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("testbed --json printed no JSON object: %v\n%s", err, out)
+	}
+	for _, k := range []string{"requests_sent", "requests_lost", "longest_gap_ms"} {
+		if _, ok := sum[k]; !ok {
+			t.Errorf("summary lacks %q: %s", k, out)
+		}
+	}
+	if sum["requests_sent"] != float64(10) || sum["requests_lost"] != float64(0) {
+		t.Errorf("summary %s", out)
+	}
+}
