@@ -123,7 +123,7 @@ type Config struct {
 	InitDead  time.Duration // default from DeadTime (see Parse)
 	DeadPing  time.Duration // default DeadTime
 
-	UDPPort int // default 694
+	UDPPort int // the last udpport given, default 694; see Medium.Port
 	Media   []Medium
 	Baud    int // serial speed; default 19200
 
@@ -197,13 +197,24 @@ type parser struct {
 	line int
 	// set records which single-valued directives were given, to apply
 	// defaults afterwards and to refuse repeats Heartbeat refuses.
-	set        map[string]int
-	portFrozen bool // a bcast/ucast medium has fixed the UDP port
+	set map[string]int
+	// frozen holds the port each of the bcast and ucast plugins fixed
+	// when its first medium was declared: each reads udpport once.
+	frozen map[MediaType]int
+}
+
+// port returns the UDP port a new medium of type t uses.
+func (p *parser) port(t MediaType) int {
+	if port, ok := p.frozen[t]; ok {
+		return port
+	}
+	p.frozen[t] = p.c.UDPPort
+	return p.c.UDPPort
 }
 
 // Parse parses ha.cf text; name appears in errors as "name:line: …".
 func Parse(r io.Reader, name string) (*Config, error) {
-	p := &parser{c: &Config{File: name, UDPPort: DefaultUDPPort}, set: map[string]int{}}
+	p := &parser{c: &Config{File: name, UDPPort: DefaultUDPPort}, set: map[string]int{}, frozen: map[MediaType]int{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 1024), maxLine)
 	for sc.Scan() {
@@ -378,11 +389,10 @@ func (p *parser) directive(d, rest string) error {
 		if err != nil {
 			return err
 		}
-		if p.portFrozen && port != c.UDPPort {
-			// Heartbeat's bcast/ucast plugins read udpport once, when
-			// their first medium is declared.
-			c.Warnings = append(c.Warnings, Note{p.line, fmt.Sprintf("udpport %d comes after bcast/ucast statements, which Heartbeat has already bound to port %d; move udpport above them", port, c.UDPPort)})
-			return nil
+		for _, t := range []MediaType{Bcast, Ucast} {
+			if old, ok := p.frozen[t]; ok && old != port {
+				c.Warnings = append(c.Warnings, Note{p.line, fmt.Sprintf("udpport %d comes after %s statements, which keep port %d (Heartbeat reads udpport once per media type); move udpport above the media", port, t, old)})
+			}
 		}
 		c.UDPPort = port
 	case "bcast", "udp":
@@ -393,9 +403,8 @@ func (p *parser) directive(d, rest string) error {
 		if len(ifs) == 0 {
 			return fmt.Errorf("want one or more interfaces")
 		}
-		p.portFrozen = true
 		for _, i := range ifs {
-			c.Media = append(c.Media, Medium{Line: p.line, Type: Bcast, Interface: i, Port: c.UDPPort})
+			c.Media = append(c.Media, Medium{Line: p.line, Type: Bcast, Interface: i, Port: p.port(Bcast)})
 		}
 	case "ucast":
 		f := strings.Fields(rest)
@@ -405,8 +414,7 @@ func (p *parser) directive(d, rest string) error {
 		if len(f) > 2 {
 			return fmt.Errorf("one peer per ucast line (Heartbeat ignores %q); add another ucast line", strings.Join(f[2:], " "))
 		}
-		p.portFrozen = true
-		c.Media = append(c.Media, Medium{Line: p.line, Type: Ucast, Interface: f[0], Peer: f[1], Port: c.UDPPort})
+		c.Media = append(c.Media, Medium{Line: p.line, Type: Ucast, Interface: f[0], Peer: f[1], Port: p.port(Ucast)})
 	case "mcast":
 		f := strings.Fields(rest)
 		if len(f) != 5 {

@@ -184,8 +184,9 @@ func TestVarious(t *testing.T) {
 	if !reflect.DeepEqual(c.Media, want) {
 		t.Errorf("media = %+v", c.Media)
 	}
-	if c.UDPPort != 7000 {
-		t.Errorf("udpport = %d; the late udpport must not move bound media", c.UDPPort)
+	// The late udpport is recorded but does not move media already bound.
+	if c.UDPPort != 7001 {
+		t.Errorf("udpport = %d", c.UDPPort)
 	}
 	if !reflect.DeepEqual(c.Nodes, []string{"nodea", "nodeb", "nodec"}) {
 		t.Errorf("nodes = %q", c.Nodes)
@@ -208,7 +209,26 @@ func TestVarious(t *testing.T) {
 	for _, w := range c.Warnings {
 		lines = append(lines, w.Line)
 	}
-	if !reflect.DeepEqual(lines, []int{4, 21, 23}) { // late udpport, udp alias, legacy
+	if !reflect.DeepEqual(lines, []int{4, 4, 21, 23}) { // late udpport (bcast, ucast), udp alias, legacy
+		t.Errorf("warnings = %+v", c.Warnings)
+	}
+}
+
+// Each of the bcast and ucast plugins reads udpport when its first medium
+// is declared.
+func TestUDPPortPerPlugin(t *testing.T) {
+	c, err := Parse(strings.NewReader("bcast eth0\nudpport 7000\nucast eth1 192.0.2.2\nbcast eth2\nnode a\n"), "ha.cf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ports []int
+	for _, m := range c.Media {
+		ports = append(ports, m.Port)
+	}
+	if !reflect.DeepEqual(ports, []int{694, 7000, 694}) {
+		t.Errorf("ports = %v", ports)
+	}
+	if len(c.Warnings) != 2 || c.Warnings[0].Line != 2 || !strings.Contains(c.Warnings[0].Text, "bcast statements, which keep port 694") {
 		t.Errorf("warnings = %+v", c.Warnings)
 	}
 }

@@ -115,10 +115,12 @@ func (r *Keyring) activeKey() (Key, error) {
 	return k, nil
 }
 
-// token computes the token a Heartbeat receiver expects for authnum.
-// Heartbeat's hb_compute_authentication takes the method of key authnum
-// but the secret of the active key; doing the same keeps a multi-key
-// authkeys file behaving exactly as it does with Heartbeat.
+// token computes the netstring token a Heartbeat receiver expects for
+// authnum. Heartbeat's hb_compute_authentication takes the method of key
+// authnum but the secret of the active key; doing the same keeps a
+// multi-key authkeys file behaving exactly as it does with Heartbeat.
+// (The classic auth field is checked by isauthentic(), which uses key
+// authnum's own secret; see Verify.)
 func (r *Keyring) token(authnum int, data []byte) (string, error) {
 	active, err := r.activeKey()
 	if err != nil {

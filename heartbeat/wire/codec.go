@@ -30,7 +30,8 @@ func (f Format) String() string {
 type Frame struct {
 	Msg    *Message
 	Format Format
-	// Signed is the part of a netstring datagram the trailing auth signs.
+	// Signed is the part of a netstring datagram the trailing auth
+	// signs. It aliases the buffer given to Decode; Msg does not.
 	Signed []byte
 	// AuthNum and AuthToken are the trailing auth (netstring) or the auth
 	// field (classic); HasAuth reports whether either was present.
@@ -130,7 +131,18 @@ func (r *Keyring) Verify(fr *Frame) error {
 	default:
 		return fmt.Errorf("%w: unknown format", ErrMalformed)
 	}
-	want, err := r.token(fr.AuthNum, data)
+	var want string
+	var err error
+	if fr.Format == Classic {
+		// isauthentic() uses key AuthNum's own method and secret.
+		k, ok := r.Keys[fr.AuthNum]
+		if !ok {
+			return fmt.Errorf("%w: auth key %d is not in authkeys", ErrAuth, fr.AuthNum)
+		}
+		want, err = k.Method.Token(k.Secret, data)
+	} else {
+		want, err = r.token(fr.AuthNum, data)
+	}
 	if err != nil {
 		return err
 	}

@@ -233,6 +233,30 @@ func TestKeyringQuirk(t *testing.T) {
 	if _, err := r.Open(pkt); !errors.Is(err, ErrAuth) {
 		t.Errorf("md5 with key 2's own secret: err = %v, want ErrAuth", err)
 	}
+
+	// The classic auth field is checked with key 2's own secret.
+	m := New("status").Add("st", "up")
+	text, _ := classicAuthText(m)
+	tok, _ = MD5.Token([]byte("two"), text)
+	m.Add(FieldAuth, "2 "+tok)
+	cl, err := EncodeClassic(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Open(cl); err != nil {
+		t.Errorf("classic field with key 2's secret: %v", err)
+	}
+	tok, _ = MD5.Token([]byte("one"), text)
+	m.Set(FieldAuth, "2 "+tok)
+	cl, _ = EncodeClassic(m)
+	if _, err := r.Open(cl); !errors.Is(err, ErrAuth) {
+		t.Errorf("classic field with the active secret: err = %v, want ErrAuth", err)
+	}
+	m.Set(FieldAuth, "9 "+tok)
+	cl, _ = EncodeClassic(m)
+	if _, err := r.Open(cl); !errors.Is(err, ErrAuth) {
+		t.Errorf("classic field with unknown key: err = %v, want ErrAuth", err)
+	}
 }
 
 func nested() *Message {
