@@ -49,12 +49,12 @@ func NewAt(ns netns.NsHandle) (*Manager, error) {
 	}
 	h, err := netlink.NewHandleAt(m.ns, unix.NETLINK_ROUTE)
 	if err != nil {
-		_ = m.ns.Close()
+		m.closeNS()
 		return nil, fmt.Errorf("vip: open rtnetlink (is this running as root with CAP_NET_ADMIN?): %w", err)
 	}
 	if err := h.SetSocketTimeout(netlinkTimeout); err != nil {
 		h.Close()
-		_ = m.ns.Close()
+		m.closeNS()
 		return nil, fmt.Errorf("vip: set rtnetlink timeout: %w", err)
 	}
 	m.nl = h
@@ -62,7 +62,8 @@ func NewAt(ns netns.NsHandle) (*Manager, error) {
 }
 
 // Close releases the Manager's netlink socket and namespace handle. It does
-// not touch any address. Calls after the first do nothing.
+// not touch any address. Calls after the first do nothing; the Manager must
+// not be used after Close.
 func (m *Manager) Close() error {
 	var err error
 	m.closeOnce.Do(func() {
@@ -72,6 +73,12 @@ func (m *Manager) Close() error {
 		}
 	})
 	return err
+}
+
+func (m *Manager) closeNS() {
+	if m.ns.IsOpen() {
+		_ = m.ns.Close()
+	}
 }
 
 func family(a netip.Addr) int {

@@ -323,6 +323,10 @@ func TestAcquireReleaseIPv6(t *testing.T) {
 	if has, _ := p.m.Has(ctx, netip.MustParseAddr("2001:db8:1::1")); !has {
 		t.Error("Release removed the static IPv6 address")
 	}
+	// The subnet's prefix route survives too.
+	if pl, err := p.m.Resolve(ctx, v); err != nil || pl.Route != netip.MustParsePrefix("2001:db8:1::/64") {
+		t.Errorf("after Release, Resolve = %v, %v; want the 2001:db8:1::/64 route still there", pl, err)
+	}
 }
 
 func TestIPv6DAD(t *testing.T) {
