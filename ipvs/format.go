@@ -286,11 +286,14 @@ func fwdSwitch(m ForwardMethod) string {
 	return "(null)"
 }
 
-var tunFlagOpts = [...]string{"--tun-nocsum", "--tun-csum", "--tun-remcsum"}
-
 func tunFlagOpt(f TunnelFlags) string {
-	if int(f) < len(tunFlagOpts) {
-		return tunFlagOpts[f]
+	switch f {
+	case 0:
+		return "--tun-nocsum"
+	case TunnelCsum:
+		return "--tun-csum"
+	case TunnelRemCsum:
+		return "--tun-remcsum"
 	}
 	return "(null)"
 }

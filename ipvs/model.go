@@ -32,6 +32,7 @@ const (
 	IPv6 Family = 10 // AF_INET6
 )
 
+// String returns "IPv4" or "IPv6".
 func (f Family) String() string {
 	switch f {
 	case IPv4:
@@ -61,6 +62,7 @@ const (
 	SCTP Protocol = 132
 )
 
+// String returns "TCP", "UDP" or "SCTP".
 func (p Protocol) String() string {
 	switch p {
 	case TCP:
@@ -236,6 +238,7 @@ const (
 	Route  ForwardMethod = 3 // direct routing, "gate", ipvsadm -g
 )
 
+// String returns the name ipvsadm lists: "Masq", "Local", "Tunnel", "Route".
 func (m ForwardMethod) String() string {
 	switch m {
 	case Masq:
@@ -260,11 +263,15 @@ const (
 	TunnelGRE  TunnelType = 2
 )
 
-var tunnelNames = [...]string{"ipip", "gue", "gre"}
-
+// String returns the name ipvsadm uses: "ipip", "gue", "gre".
 func (t TunnelType) String() string {
-	if int(t) < len(tunnelNames) {
-		return tunnelNames[t]
+	switch t {
+	case TunnelIPIP:
+		return "ipip"
+	case TunnelGUE:
+		return "gue"
+	case TunnelGRE:
+		return "gre"
 	}
 	return "tunnel" + strconv.Itoa(int(t))
 }
@@ -395,6 +402,7 @@ const (
 	DaemonBackup DaemonState = 2
 )
 
+// String returns "master" or "backup".
 func (s DaemonState) String() string {
 	switch s {
 	case DaemonMaster:

@@ -92,53 +92,78 @@ type cmdArgs struct {
 	seenOpt   map[string]bool
 }
 
-var commandNames = map[string]byte{
-	"-A": 'A', "--add-service": 'A',
-	"-E": 'E', "--edit-service": 'E',
-	"-D": 'D', "--delete-service": 'D',
-	"-a": 'a', "--add-server": 'a',
-	"-e": 'e', "--edit-server": 'e',
-	"-d": 'd', "--delete-server": 'd',
-	"-C": 'C', "--clear": 'C',
+// commandOf returns the command letter of an ipvsadm command option.
+func commandOf(arg string) (byte, bool) {
+	switch arg {
+	case "-A", "--add-service":
+		return 'A', true
+	case "-E", "--edit-service":
+		return 'E', true
+	case "-D", "--delete-service":
+		return 'D', true
+	case "-a", "--add-server":
+		return 'a', true
+	case "-e", "--edit-server":
+		return 'e', true
+	case "-d", "--delete-server":
+		return 'd', true
+	case "-C", "--clear":
+		return 'C', true
+	}
+	return 0, false
 }
 
-// optionNames maps each option spelling to its canonical name.
-var optionNames = map[string]string{
-	"-t": "-t", "--tcp-service": "-t",
-	"-u": "-u", "--udp-service": "-u",
-	"--sctp-service": "--sctp-service",
-	"-f":             "-f", "--fwmark-service": "-f",
-	"-6": "-6", "--ipv6": "-6",
-	"-s": "-s", "--scheduler": "-s",
-	"-p": "-p", "--persistent": "-p",
-	"-M": "-M", "--netmask": "-M",
-	"--pe": "--pe",
-	"-b":   "-b", "--sched-flags": "-b",
-	"-o": "-o", "--ops": "-o",
-	"-r": "-r", "--real-server": "-r",
-	"-g": "-g", "--gatewaying": "-g",
-	"-i": "-i", "--ipip": "-i",
-	"-m": "-m", "--masquerading": "-m",
-	"-w": "-w", "--weight": "-w",
-	"-x": "-x", "--u-threshold": "-x",
-	"-y": "-y", "--l-threshold": "-y",
-	"--tun-type":    "--tun-type",
-	"--tun-port":    "--tun-port",
-	"--tun-nocsum":  "--tun-nocsum",
-	"--tun-csum":    "--tun-csum",
-	"--tun-remcsum": "--tun-remcsum",
+// optionOf returns the canonical (short, or only) spelling of an option.
+func optionOf(arg string) (string, bool) {
+	switch arg {
+	case "-t", "--tcp-service":
+		return "-t", true
+	case "-u", "--udp-service":
+		return "-u", true
+	case "-f", "--fwmark-service":
+		return "-f", true
+	case "-6", "--ipv6":
+		return "-6", true
+	case "-s", "--scheduler":
+		return "-s", true
+	case "-p", "--persistent":
+		return "-p", true
+	case "-M", "--netmask":
+		return "-M", true
+	case "-b", "--sched-flags":
+		return "-b", true
+	case "-o", "--ops":
+		return "-o", true
+	case "-r", "--real-server":
+		return "-r", true
+	case "-g", "--gatewaying":
+		return "-g", true
+	case "-i", "--ipip":
+		return "-i", true
+	case "-m", "--masquerading":
+		return "-m", true
+	case "-w", "--weight":
+		return "-w", true
+	case "-x", "--u-threshold":
+		return "-x", true
+	case "-y", "--l-threshold":
+		return "-y", true
+	case "--sctp-service", "--pe", "--tun-type", "--tun-port", "--tun-nocsum", "--tun-csum", "--tun-remcsum":
+		return arg, true
+	}
+	return "", false
 }
 
 func (p *saveParser) command(f []string) error {
-	cmd, ok := commandNames[f[0]]
+	cmd, ok := commandOf(f[0])
 	if !ok {
 		return fmt.Errorf("expected a command (-A, -E, -D, -a, -e, -d or -C), found %q", f[0])
 	}
 	a := cmdArgs{cmd: cmd, seenOpt: map[string]bool{}}
 	for i := 1; i < len(f); i++ {
-		name, ok := optionNames[f[i]]
+		name, ok := optionOf(f[i])
 		if !ok {
-			if _, isCmd := commandNames[f[i]]; isCmd {
+			if _, isCmd := commandOf(f[i]); isCmd {
 				return fmt.Errorf("more than one command on the line (%q)", f[i])
 			}
 			return fmt.Errorf("unknown option %q", f[i])
@@ -171,12 +196,17 @@ func (p *saveParser) command(f []string) error {
 			if v, err = arg(); err != nil {
 				return err
 			}
-			a.svc.Protocol = map[string]Protocol{"-t": TCP, "-u": UDP, "--sctp-service": SCTP}[name]
-			addr, port, hasPort, err := parseAddrPort(v)
+			a.svc.Protocol = TCP
+			switch name {
+			case "-u":
+				a.svc.Protocol = UDP
+			case "--sctp-service":
+				a.svc.Protocol = SCTP
+			}
+			addr, port, _, err := parseAddrPort(v)
 			if err != nil {
 				return fmt.Errorf("service address: %w", err)
 			}
-			_ = hasPort
 			a.svc.Addr, a.svc.Port, a.svc.Family = addr, port, FamilyOf(addr)
 			a.haveSvc = true
 		case "-f":
@@ -228,7 +258,13 @@ func (p *saveParser) command(f []string) error {
 				return err
 			}
 		case "-g", "-i", "-m":
-			a.fwd = map[string]ForwardMethod{"-g": Route, "-i": Tunnel, "-m": Masq}[name]
+			a.fwd = Route
+			switch name {
+			case "-i":
+				a.fwd = Tunnel
+			case "-m":
+				a.fwd = Masq
+			}
 			a.haveFwd = true
 		case "-w":
 			if v, err = arg(); err != nil {
