@@ -34,6 +34,7 @@ const (
 	FailbackOff                        // resources stay where they are
 )
 
+// String returns the ha.cf spelling: on, off or legacy.
 func (a AutoFailback) String() string {
 	switch a {
 	case FailbackOn:

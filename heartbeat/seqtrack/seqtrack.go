@@ -43,6 +43,7 @@ const (
 	Invalid
 )
 
+// String names the verdict for logs.
 func (v Verdict) String() string {
 	switch v {
 	case Deliver:

@@ -32,6 +32,7 @@ func ParseMethod(s string) (Method, error) {
 	return 0, fmt.Errorf("unknown authentication method %q (want crc, md5 or sha1)", s)
 }
 
+// String returns the authkeys spelling of m.
 func (m Method) String() string {
 	switch m {
 	case CRC:

@@ -16,6 +16,7 @@ const (
 	Classic                     // ">>>\n" name=value lines "<<<\n"
 )
 
+// String returns "netstring" or "classic".
 func (f Format) String() string {
 	switch f {
 	case Netstring:

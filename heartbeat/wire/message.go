@@ -34,6 +34,7 @@ const (
 	TypeUncompress FieldType = 5 // nested message to compress (unsupported)
 )
 
+// String names the type as cluster-glue's FT_strings do.
 func (t FieldType) String() string {
 	switch t {
 	case TypeString:
