@@ -15,6 +15,11 @@ import (
 // (Net::IMAP::Simple): up when the greeting is "* OK" or "* PREAUTH" and,
 // when a login is configured, the server answers `0 LOGIN user "passwd"`
 // with a tagged OK. It ends with LOGOUT.
+//
+// ldirectord passes the port to Net::IMAP::Simple as an option that the
+// module ignores when the server is an IPv4 address, so ldirectord always
+// probes port 143 (993 for imaps) whatever checkport or the real server's
+// port say. This check probes the configured port.
 type IMAPChecker struct {
 	addr          string
 	tls           *tls.Config

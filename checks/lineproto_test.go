@@ -272,76 +272,99 @@ func TestSIP(t *testing.T) {
 	}
 }
 
+// ftpServer is a minimal FTP server with passive (PASV) and active (PORT)
+// data connections, serving files to the users given.
+func ftpServer(t *testing.T, users, files map[string]string, rec *recorder) netip.AddrPort {
+	return textServer(t, func(p *textPeer) {
+		p.say("220 ftp ready")
+		var user string
+		var loggedIn bool
+		var pasv net.Listener
+		var port string
+		defer func() {
+			if pasv != nil {
+				pasv.Close()
+			}
+		}()
+		for {
+			l := p.hear()
+			if l == "" {
+				return
+			}
+			rec.add(l)
+			cmd, arg, _ := strings.Cut(l, " ")
+			switch {
+			case cmd == "USER":
+				user = arg
+				p.say("331 password please")
+			case cmd == "PASS":
+				if pw, ok := users[user]; ok && pw == arg {
+					loggedIn = true
+					p.say("230 welcome")
+				} else {
+					p.say("530 no")
+				}
+			case !loggedIn:
+				p.say("530 log in first")
+			case cmd == "CWD", cmd == "TYPE":
+				p.say("250 ok")
+			case cmd == "PASV":
+				var err error
+				if pasv, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+					p.say("425 no")
+					continue
+				}
+				port = ""
+				pp := pasv.Addr().(*net.TCPAddr).Port
+				// An address that must be ignored.
+				p.say(fmt.Sprintf("227 Entering Passive Mode (203,0,113,9,%d,%d).", pp>>8, pp&255))
+			case cmd == "PORT":
+				f := strings.Split(arg, ",")
+				if len(f) != 6 {
+					p.say("501 bad PORT")
+					continue
+				}
+				var hi, lo int
+				fmt.Sscan(f[4], &hi)
+				fmt.Sscan(f[5], &lo)
+				port = fmt.Sprintf("%s:%d", strings.Join(f[:4], "."), hi<<8|lo)
+				p.say("200 PORT ok")
+			case cmd == "RETR":
+				body, ok := files[arg]
+				if !ok || (pasv == nil && port == "") {
+					p.say("550 no such file")
+					continue
+				}
+				var dc net.Conn
+				var err error
+				if port != "" {
+					p.say("150 connecting")
+					dc, err = net.Dial("tcp", port)
+				} else {
+					dc, err = pasv.Accept()
+					p.say("150 sending")
+				}
+				if err != nil {
+					p.say("425 no data connection")
+					continue
+				}
+				io.WriteString(dc, body)
+				dc.Close()
+				p.say("226 done")
+			case cmd == "QUIT":
+				p.say("221 bye")
+				return
+			default:
+				p.say("502 ?")
+			}
+		}
+	})
+}
+
 func TestFTP(t *testing.T) {
 	files := map[string]string{"/health.txt": "service OK\n"}
 	rec := &recorder{}
-	server := func(users map[string]string) netip.AddrPort {
-		return textServer(t, func(p *textPeer) {
-			p.say("220 ftp ready")
-			var user string
-			var loggedIn bool
-			var data net.Listener
-			defer func() {
-				if data != nil {
-					data.Close()
-				}
-			}()
-			for {
-				l := p.hear()
-				if l == "" {
-					return
-				}
-				rec.add(l)
-				cmd, arg, _ := strings.Cut(l, " ")
-				switch {
-				case cmd == "USER":
-					user = arg
-					p.say("331 password please")
-				case cmd == "PASS":
-					if pw, ok := users[user]; ok && pw == arg {
-						loggedIn = true
-						p.say("230 welcome")
-					} else {
-						p.say("530 no")
-					}
-				case !loggedIn:
-					p.say("530 log in first")
-				case cmd == "CWD", cmd == "TYPE":
-					p.say("250 ok")
-				case cmd == "PASV":
-					var err error
-					data, err = net.Listen("tcp", "127.0.0.1:0")
-					if err != nil {
-						p.say("425 no")
-						continue
-					}
-					port := data.Addr().(*net.TCPAddr).Port
-					// An address that must be ignored.
-					p.say(fmt.Sprintf("227 Entering Passive Mode (203,0,113,9,%d,%d).", port>>8, port&255))
-				case cmd == "RETR":
-					body, ok := files[arg]
-					if !ok || data == nil {
-						p.say("550 no such file")
-						continue
-					}
-					dc, err := data.Accept()
-					if err != nil {
-						p.say("425 no data connection")
-						continue
-					}
-					p.say("150 sending")
-					io.WriteString(dc, body)
-					dc.Close()
-					p.say("226 done")
-				case cmd == "QUIT":
-					p.say("221 bye")
-					return
-				default:
-					p.say("502 ?")
-				}
-			}
-		})
-	}
+	server := func(users map[string]string) netip.AddrPort { return ftpServer(t, users, files, rec) }
 	addr := server(map[string]string{"anonymous": "", "carol": "pw"})
 	tests := []struct {
 		name                            string
