@@ -276,3 +276,32 @@ func icmpv6Checksum(src, dst net.IP, msg []byte) uint16 {
 	}
 	return ^uint16(sum)
 }
+
+// FuzzNormalize: configuration strings never panic, and an accepted label
+// always fits the kernel's 15 bytes and starts with its interface.
+func FuzzNormalize(f *testing.F) {
+	f.Add("192.0.2.10", "eth0:0", "", 24)
+	f.Add("2001:db8::1", "eth0", "", 64)
+	f.Add("192.0.2.10", "eth0", "eth0:vip", 0)
+	f.Fuzz(func(t *testing.T, addr, iface, label string, prefix int) {
+		a, err := netip.ParseAddr(addr)
+		if err != nil {
+			return
+		}
+		v, err := VIP{Addr: a, Interface: iface, Label: label, Prefix: prefix}.normalize()
+		if err != nil {
+			return
+		}
+		name := v.Interface
+		if name == "" {
+			name = "eth0"
+		}
+		full, err := v.label(name)
+		if err != nil || full == "" {
+			return
+		}
+		if len(full) > 15 || !strings.HasPrefix(full, name+":") {
+			t.Errorf("label %q for interface %q", full, name)
+		}
+	})
+}
