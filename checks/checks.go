@@ -193,8 +193,12 @@ func (c Config) service() string {
 // protocol, target, request, receive and everything else that changes what
 // is sent or accepted, but not the weight or forwarding method.
 func (c Config) Key() string {
+	ct := c.CheckType
+	if ct == "" {
+		ct = "negotiate"
+	}
 	fields := []string{
-		c.CheckType, c.service(), c.protocol(), c.Addr.String(),
+		ct, c.service(), c.protocol(), c.Addr.String(),
 		strconv.Itoa(int(c.RealPort)), c.Virtual, c.VirtualPort,
 		c.request(), c.Receive, c.VirtualHost, strings.ToUpper(c.HTTPMethod),
 		c.Login, c.Passwd, c.Database, c.Secret, c.CheckCommand,

@@ -122,6 +122,7 @@ func TestDNSTransportFollowsProtocol(t *testing.T) {
 }
 
 func TestDNSSilentServerTimesOut(t *testing.T) {
+	noLeaks(t)
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,9 @@
 //
 // Where ldirectord's Perl code and its manual disagree, this package follows
 // the code; the few places where it deliberately does better (a check that
-// could never fail, a Perl regular expression quirk) are documented on the
-// checker concerned.
+// could never fail, a port that is ignored, a Perl regular expression quirk)
+// are documented on the checker concerned. The differential tests
+// (oracle_test.go) run ldirectord's own check functions, loaded from Debian's
+// package at test time, against the same loopback servers as these checkers
+// and require the same verdicts.
 package checks

@@ -192,6 +192,7 @@ func TestHTTPProxy(t *testing.T) {
 }
 
 func TestHTTPHungServerTimesOut(t *testing.T) {
+	noLeaks(t)
 	addr := hungServer(t)
 	c := mustNew(t, Config{Service: "http", Addr: addr, NegotiateTimeout: 300 * time.Millisecond})
 	start := time.Now()

@@ -57,6 +57,7 @@ func textServer(t *testing.T, script func(p *textPeer)) netip.AddrPort {
 }
 
 func TestSMTP(t *testing.T) {
+	noLeaks(t)
 	rec := &recorder{}
 	tests := []struct {
 		name   string
@@ -362,6 +363,7 @@ func ftpServer(t *testing.T, users, files map[string]string, rec *recorder) neti
 }
 
 func TestFTP(t *testing.T) {
+	noLeaks(t)
 	files := map[string]string{"/health.txt": "service OK\n"}
 	rec := &recorder{}
 	server := func(users map[string]string) netip.AddrPort { return ftpServer(t, users, files, rec) }

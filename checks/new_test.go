@@ -154,7 +154,8 @@ func TestCheckPortAndKey(t *testing.T) {
 	if a.Key() != b.Key() {
 		t.Error("equal configs, different keys")
 	}
-	b.Request = "/" // the default, spelled out
+	b.Request = "/" // the defaults, spelled out
+	b.CheckType, b.Protocol = "negotiate", "tcp"
 	if a.Key() != b.Key() {
 		t.Error("default request changes the key")
 	}

@@ -1,6 +1,7 @@
 package checks
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
@@ -27,7 +28,9 @@ func ldirectord(t *testing.T, fn string, kv ...string) bool {
 	if err != nil {
 		t.Fatalf("oracle %s %q: %v", fn, kv, err)
 	}
-	switch v := strings.TrimSpace(string(out)); v {
+	// Some check functions print to stdout; the verdict is the last line.
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	switch v := lines[len(lines)-1]; v {
 	case "up":
 		return true
 	case "down":
@@ -45,6 +48,8 @@ func differ(t *testing.T, name string, cfg Config, fn string, kv ...string) {
 	theirs := ldirectord(t, fn, kv...)
 	if ours.Up != theirs {
 		t.Errorf("%s: directord says up=%v (%v), ldirectord says up=%v", name, ours.Up, ours, theirs)
+	} else {
+		t.Logf("%s: both say up=%v", name, theirs)
 	}
 }
 
@@ -191,6 +196,26 @@ func TestDifferentialFTP(t *testing.T) {
 	// ldirectord asks for PASV, then fetches in active mode anyway.
 	if got := strings.Join(rec.all(), "|"); !strings.Contains(got, "PASV|PORT 127,0,0,1,") {
 		t.Errorf("ldirectord's FTP session: %s", got)
+	}
+}
+
+func TestDifferentialSIP(t *testing.T) {
+	for _, status := range []string{"SIP/2.0 200 OK", "SIP/2.0 503 Service Unavailable"} {
+		a := tcpServer(t, func(c net.Conn) {
+			br := bufio.NewReader(c)
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil || l == "\r\n" {
+					break
+				}
+			}
+			io.WriteString(c, status+"\r\nCSeq: 63104 OPTIONS\r\nContent-Length: 0\r\n\r\n")
+			io.Copy(io.Discard, c)
+		})
+		host, port, _ := net.SplitHostPort(a.String())
+		differ(t, "sip "+status, Config{Service: "sip", Addr: a, Login: "probe@director"},
+			"check_sip", "v_service=sip", "v_negotiatetimeout=3", "v_checktimeout=3", "v_protocol=tcp", "v_login=probe@director",
+			"r_server="+host, "r_port="+port)
 	}
 }
 
