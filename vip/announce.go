@@ -266,7 +266,8 @@ func (m *Manager) Announce(ctx context.Context, v VIP) error {
 // arp_count_refresh does on each monitor, so that neighbours that missed the
 // takeover (a switch that restarted, a host that was down) learn it. Each
 // round sends v.ARPCount announcements, and only while v is on its
-// interface, so a released VIP is never announced. The error of a round
+// interface, so a released VIP is never announced. The first round comes
+// one period after the call (Acquire has just announced). The error of a round
 // goes to onError (nil drops it) and does not stop the refresh. Refresh
 // returns nil when ctx is done; run it on a goroutine owned by whoever owns
 // the VIP and cancel ctx before releasing.

@@ -359,8 +359,14 @@ func (m *Manager) ensure(ctx context.Context, v VIP, p *Placement) error {
 		return err
 	}
 	if b, ok := st.On(p.Interface); ok {
-		p.adopt(b)
-		return nil
+		if !b.DADFailed {
+			p.adopt(b)
+			return nil
+		}
+		// A leftover that failed DAD never receives traffic: replace it.
+		if err := m.delete(b, v); err != nil {
+			return err
+		}
 	}
 	a := &netlink.Addr{
 		IPNet:     &net.IPNet{IP: net.IP(v.Addr.AsSlice()), Mask: net.CIDRMask(p.Addr.Bits(), v.Addr.BitLen())},

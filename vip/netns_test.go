@@ -345,12 +345,36 @@ func TestIPv6DAD(t *testing.T) {
 		t.Error("dadfailed address left on the interface")
 	}
 
+	// A dadfailed leftover (say from an IPaddr2 that ran before us) is
+	// replaced, not adopted: it would never receive traffic.
+	p.a.AddrDAD(t, "va", "2001:db8:1::99/64")
+	for i := 0; ; i++ {
+		st, _ := p.m.Status(ctx, dup.Addr)
+		if b, ok := st.On("va"); ok && b.DADFailed {
+			break
+		}
+		if i == 100 {
+			t.Fatal("address on va never failed DAD; test is void")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	noDAD := dup
+	noDAD.DAD = false
+	pl, err := p.m.Acquire(ctx, noDAD)
+	if err != nil || pl.Existing {
+		t.Fatalf("Acquire over a dadfailed leftover = %+v, %v; want a fresh address", pl, err)
+	}
+	st, _ := p.m.Status(ctx, dup.Addr)
+	if b, ok := st.On("va"); !ok || b.DADFailed || b.Tentative {
+		t.Errorf("after Acquire the address is %+v (present %v), want usable", b, ok)
+	}
+
 	// A free address passes DAD and is usable when Acquire returns.
 	free := vip.VIP{Addr: netip.MustParseAddr("2001:db8:1::77"), DAD: true, ARPCount: 1}
 	if _, err := p.m.Acquire(ctx, free); err != nil {
 		t.Fatalf("Acquire with DAD: %v", err)
 	}
-	st, _ := p.m.Status(ctx, free.Addr)
+	st, _ = p.m.Status(ctx, free.Addr)
 	if b, ok := st.On("va"); !ok || b.Tentative {
 		t.Errorf("after DAD binding %+v present %v, want present, not tentative", b, ok)
 	}

@@ -178,9 +178,20 @@ func (n *NS) Link(t testing.TB, name string) netlink.Link {
 // DAD so that tests need not wait for it.
 func (n *NS) Addr(t testing.TB, name, prefix string) {
 	t.Helper()
+	n.addr(t, name, prefix, false)
+}
+
+// AddrDAD adds an IPv6 prefix to link name with duplicate address detection.
+func (n *NS) AddrDAD(t testing.TB, name, prefix string) {
+	t.Helper()
+	n.addr(t, name, prefix, true)
+}
+
+func (n *NS) addr(t testing.TB, name, prefix string, dad bool) {
+	t.Helper()
 	p := netip.MustParsePrefix(prefix)
 	a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
-	if p.Addr().Is6() {
+	if p.Addr().Is6() && !dad {
 		a.Flags = unix.IFA_F_NODAD
 	}
 	if err := n.NL.AddrAdd(n.Link(t, name), a); err != nil {
