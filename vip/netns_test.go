@@ -188,7 +188,7 @@ func TestAcquireReleaseIPv4(t *testing.T) {
 	if err != nil || !slices.Equal(st.Interfaces(), []string{"va"}) {
 		t.Errorf("Status = %v, %v; want on va", st.Interfaces(), err)
 	}
-	if b, _ := st.On("va"); b.Label != "va:0" || b.Secondary != true {
+	if b, _ := st.On("va"); b.Label != "va:0" || !b.Secondary {
 		t.Errorf("binding %+v, want label va:0, secondary", b)
 	}
 
