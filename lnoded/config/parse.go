@@ -152,6 +152,10 @@ func (p *parser) parse(lines []string) {
 				break
 			}
 			b := p.startVirtual(i+1, m[1] == "6", m[2])
+			// ldirectord reads a virtual= on the last line twice (its inner
+			// loop leaves the line in place at end of file) and rejects the
+			// second reading as a duplicate.
+			lastLine := i+1 == len(lines)
 			var pending *string
 			for i+1 < len(lines) {
 				i++
@@ -172,6 +176,9 @@ func (p *parser) parse(lines []string) {
 				p.virtualDirective(b, i+1, im[1])
 			}
 			p.endVirtual(b, i+1)
+			if lastLine && !b.failed {
+				p.errorf(b.v.Line, directiveName(line), "a virtual service needs at least one line after it (ldirectord rejects one on the last line of the file as a duplicate)")
+			}
 			if pending == nil {
 				line = ""
 				break

@@ -531,8 +531,9 @@ func TestBlockStructure(t *testing.T) {
 	if !cfg.Virtuals[0].Quiescent || cfg.Virtuals[1].Reals[0].Line != 8 {
 		t.Errorf("quiescent %v, line %d", cfg.Virtuals[0].Quiescent, cfg.Virtuals[1].Reals[0].Line)
 	}
-	// A virtual may have no real servers at all.
-	cfg = mustParse(t, "virtual=192.0.2.10:80\n")
+	// A virtual may have no real servers at all, but it must not be the
+	// last line of the file.
+	cfg = mustParse(t, "virtual=192.0.2.10:80\n# the end\n")
 	if len(cfg.Virtuals) != 1 || len(cfg.Virtuals[0].Reals) != 0 {
 		t.Errorf("empty block: %+v", cfg.Virtuals)
 	}
@@ -554,9 +555,10 @@ func TestErrors(t *testing.T) {
 		{"virtual=192.0.2.10:80\n    real=nosuch.example.com:80 gate\n", []string{`lnoded.cf:2: real: cannot resolve real server "nosuch.example.com": lookup nosuch.example.com: no such host`}},
 		{"virtual=192.0.2.10:80\n    real=192.0.0.0->192.1.0.0:80 gate\n", []string{`lnoded.cf:2: real: range 192.0.0.0->192.1.0.0 holds more than 65536 addresses`}},
 		{"virtual=192.0.2.10:80\n    real6=[2001:db8::1]:80 gate\n", []string{`lnoded.cf:2: real6: cannot specify "real6" in this virtual block, use "real"`}},
+		{"virtual=192.0.2.10:80\n", []string{`lnoded.cf:1: virtual: a virtual service needs at least one line after it`}},
 		{"virtual=[2001:db8::1]:80\n", []string{`lnoded.cf:1: virtual: cannot specify an IPv6 address here, use virtual6`}},
-		{"virtual=192.0.2.10:nosuch\n", []string{`lnoded.cf:1: virtual: unknown port or tcp service name "nosuch"`}},
-		{"virtual=192.0.2.10:80\nvirtual=192.0.2.10:80\n", []string{`lnoded.cf:2: virtual: duplicate virtual service (also at line 1)`}},
+		{"virtual=192.0.2.10:nosuch\n# end\n", []string{`lnoded.cf:1: virtual: unknown port or tcp service name "nosuch"`}},
+		{"virtual=192.0.2.10:80\nvirtual=192.0.2.10:80\n\n", []string{`lnoded.cf:2: virtual: duplicate virtual service (also at line 1)`}},
 		{"virtual=99999999999\n", []string{`lnoded.cf:1: virtual: firewall mark must be between 1 and 4294967295`}},
 		{"virtual=192.0.2.10:80\n    checkport=0\n", []string{`lnoded.cf:2: checkport: expected a port between 1 and 65535, got "0"`}},
 		{"virtual=192.0.2.10:80\n    request=index.html\n", []string{`lnoded.cf:2: request: expected request="VALUE" (double quotes required)`}},
@@ -606,7 +608,7 @@ func TestErrorUnwrap(t *testing.T) {
 	sentinel := errors.New("resolver down")
 	opts := testOptions()
 	opts.LookupHost = func(context.Context, string, bool) (netip.Addr, error) { return netip.Addr{}, sentinel }
-	_, err := Parse(context.Background(), "lnoded.cf", []byte("virtual=www.example.com:80\n"), opts)
+	_, err := Parse(context.Background(), "lnoded.cf", []byte("virtual=www.example.com:80\n\n"), opts)
 	if !errors.Is(err, sentinel) {
 		t.Errorf("errors.Is(%v, sentinel) = false", err)
 	}
@@ -620,7 +622,7 @@ func TestLookupHonoursContext(t *testing.T) {
 		<-ctx.Done()
 		return netip.Addr{}, ctx.Err()
 	}
-	_, err := Parse(ctx, "lnoded.cf", []byte("virtual=www.example.com:80\n"), opts)
+	_, err := Parse(ctx, "lnoded.cf", []byte("virtual=www.example.com:80\n\n"), opts)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("got %v, want context.Canceled", err)
 	}
