@@ -3,6 +3,8 @@ package checks
 import (
 	"bufio"
 	"bytes"
+	"crypto/md5"
+	"encoding/binary"
 	"io"
 	"net/http"
 	"regexp"
@@ -168,6 +170,41 @@ func FuzzGreetings(f *testing.F) {
 		}
 		if sipStatusOK(line) != strings.HasPrefix(line, "SIP/2.0 200 OK") {
 			t.Fatalf("sipStatusOK(%q)", line)
+		}
+	})
+}
+
+// FuzzRADIUSVerify checks answers to an Access-Request: only a packet
+// signed with the secret is accepted, and its code is returned.
+func FuzzRADIUSVerify(f *testing.F) {
+	var auth [16]byte
+	copy(auth[:], "0123456789abcdef")
+	sign := func(p []byte) []byte {
+		h := md5.New()
+		h.Write(p[:4])
+		h.Write(auth[:])
+		h.Write(p[20:])
+		h.Write([]byte("s3cret"))
+		copy(p[4:20], h.Sum(nil))
+		return p
+	}
+	f.Add(sign(append([]byte{2, 7, 0, 20}, make([]byte, 16)...)))
+	f.Add(sign(append([]byte{3, 7, 0, 24}, append(make([]byte, 16), 18, 4, 'n', 'o')...)))
+	f.Add(append([]byte{2, 7, 0, 20}, make([]byte, 16)...))
+	f.Add([]byte{2, 7, 0, 255})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		code, err := radiusVerify(p, auth, []byte("s3cret"))
+		if err != nil {
+			return
+		}
+		if code != p[0] {
+			t.Fatalf("code %d from packet %x", code, p)
+		}
+		// Accepted packets carry the right Response Authenticator.
+		n := int(binary.BigEndian.Uint16(p[2:4]))
+		q := sign(append([]byte(nil), p[:n]...))
+		if !bytes.Equal(q[4:20], p[4:20]) {
+			t.Fatalf("accepted a forged answer %x", p)
 		}
 	})
 }

@@ -12,15 +12,15 @@ import (
 func SupportedServices() []string {
 	return []string{
 		"dns", "ftp", "http", "https", "http_proxy", "imap", "imaps", "nntp",
-		"none", "pop", "pops", "simpletcp", "sip", "smtp", "submission",
+		"none", "pop", "pops", "radius", "simpletcp", "sip", "smtp", "submission",
 	}
 }
 
 // UnsupportedServices returns the ldirectord services directord does not
-// check: they need a client library for the protocol (LDAP, SQL, RADIUS)
-// that directord does not carry yet. New rejects them.
+// check: they need a client library for the protocol (LDAP, SQL) that
+// directord does not carry yet. New rejects them.
 func UnsupportedServices() []string {
-	return []string{"ldap", "ldaps", "mysql", "oracle", "pgsql", "radius"}
+	return []string{"ldap", "ldaps", "mysql", "oracle", "pgsql"}
 }
 
 // New returns the checker ldirectord would run for cfg's checktype, service
@@ -118,6 +118,8 @@ func NewNegotiate(cfg Config) (Checker, error) {
 		return NewSimpleTCP(cfg)
 	case "sip":
 		return NewSIP(cfg)
+	case "radius":
+		return NewRADIUS(cfg)
 	case "none":
 		return NewStatic(true, "service=none"), nil
 	default:

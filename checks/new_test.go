@@ -30,6 +30,7 @@ func TestNewMapsCheckTypeServiceProtocol(t *testing.T) {
 		{"negotiate", "nntp", "tcp", "*checks.NNTPChecker"},
 		{"negotiate", "simpletcp", "tcp", "*checks.SimpleTCPChecker"},
 		{"negotiate", "sip", "udp", "*checks.SIPChecker"},
+		{"negotiate", "radius", "udp", "*checks.RADIUSChecker"},
 		{"connect", "http", "tcp", "*checks.ConnectChecker"},
 		{"connect", "dns", "udp", "*checks.PingChecker"},
 		{"connect", "none", "fwm", "*checks.ConnectChecker"},
@@ -85,6 +86,8 @@ func typeName(c Checker) string {
 		return "*checks.ExternalChecker"
 	case *CombinedChecker:
 		return "*checks.CombinedChecker"
+	case *RADIUSChecker:
+		return "*checks.RADIUSChecker"
 	}
 	return "unknown"
 }
@@ -106,7 +109,7 @@ func TestNewRejects(t *testing.T) {
 		{Service: "mysql", Addr: addr},
 		{Service: "pgsql", Addr: addr},
 		{Service: "oracle", Addr: addr},
-		{Service: "radius", Addr: addr},
+		{Service: "gopher", Addr: addr},
 		{Service: "gopher", Addr: addr},
 		{CheckType: "3", Service: "mysql", Addr: addr},
 	}
