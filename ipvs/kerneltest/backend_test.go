@@ -21,14 +21,14 @@ func walkThrough() ipvs.Table {
 		return ipvs.Destination{Addr: addr(a), Port: port, Forward: ipvs.Route, Weight: w}
 	}
 	return ipvs.Table{
-		{Service: ipvs.Service{Protocol: ipvs.TCP, Addr: addr("192.168.145.101"), Port: 80, Scheduler: "rr"},
-			Destinations: []ipvs.Destination{rs("192.168.145.200", 80, 1), rs("192.168.145.201", 80, 1)}},
-		{Service: ipvs.Service{Protocol: ipvs.TCP, Addr: addr("192.168.145.101"), Port: 53, Scheduler: "rr"},
-			Destinations: []ipvs.Destination{rs("192.168.145.200", 53, 1), rs("192.168.145.201", 53, 1)}},
-		{Service: ipvs.Service{Protocol: ipvs.UDP, Addr: addr("192.168.145.101"), Port: 53, Scheduler: "rr"},
-			Destinations: []ipvs.Destination{rs("192.168.145.200", 53, 1), rs("192.168.145.201", 53, 0)}},
+		{Service: ipvs.Service{Protocol: ipvs.TCP, Addr: addr("192.0.2.101"), Port: 80, Scheduler: "rr"},
+			Destinations: []ipvs.Destination{rs("192.0.2.200", 80, 1), rs("192.0.2.201", 80, 1)}},
+		{Service: ipvs.Service{Protocol: ipvs.TCP, Addr: addr("192.0.2.101"), Port: 53, Scheduler: "rr"},
+			Destinations: []ipvs.Destination{rs("192.0.2.200", 53, 1), rs("192.0.2.201", 53, 1)}},
+		{Service: ipvs.Service{Protocol: ipvs.UDP, Addr: addr("192.0.2.101"), Port: 53, Scheduler: "rr"},
+			Destinations: []ipvs.Destination{rs("192.0.2.200", 53, 1), rs("192.0.2.201", 53, 0)}},
 		{Service: ipvs.Service{FWMark: 3, Scheduler: "wrr", Flags: ipvs.FlagPersistent, Timeout: 120, Netmask: 0xffff0000},
-			Destinations: []ipvs.Destination{{Addr: addr("192.168.145.202"), Forward: ipvs.Route, Weight: 2, UpperThreshold: 50, LowerThreshold: 20}}},
+			Destinations: []ipvs.Destination{{Addr: addr("192.0.2.202"), Forward: ipvs.Route, Weight: 2, UpperThreshold: 50, LowerThreshold: 20}}},
 		{Service: ipvs.Service{Protocol: ipvs.TCP, Addr: addr("2001:db8::1"), Port: 443, Scheduler: "wlc"},
 			Destinations: []ipvs.Destination{{Addr: addr("2001:db8::2"), Port: 443, Forward: ipvs.Masq, Weight: 7}}},
 	}
@@ -60,7 +60,7 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("ipvsadm -S -n after Reconcile:\n%s", diff(saved(t, desired), got))
 	}
 	// Thresholds are not in the save format; --thresholds shows them.
-	if got := ipvsadm(t, "", "-L", "-n", "--thresholds"); !strings.Contains(got, "  -> 192.168.145.202:0            50         20         0          0") {
+	if got := ipvsadm(t, "", "-L", "-n", "--thresholds"); !strings.Contains(got, "  -> 192.0.2.202:0                50         20         0          0") {
 		t.Errorf("thresholds not set:\n%s", got)
 	}
 	compareAll(t, h)
@@ -83,7 +83,7 @@ func TestReconcile(t *testing.T) {
 	if n := h.Requests() - before - reads; n != 1 || len(ops) != 1 {
 		t.Errorf("weight change: %d netlink requests beyond %d reads, ops %v; want exactly 1", n, reads, ops)
 	}
-	if got := ipvsadm(t, "", "-S", "-n"); !strings.Contains(got, "-a -u 192.168.145.101:53 -r 192.168.145.201:53 -g -w 5\n") {
+	if got := ipvsadm(t, "", "-S", "-n"); !strings.Contains(got, "-a -u 192.0.2.101:53 -r 192.0.2.201:53 -g -w 5\n") {
 		t.Errorf("weight not changed:\n%s", got)
 	}
 	// Counted at Apply alone, too.
@@ -109,7 +109,7 @@ func TestReconcile(t *testing.T) {
 // desired table is empty; owned ones not desired are deleted.
 func TestReconcileOwnership(t *testing.T) {
 	h := open(t)
-	ipvsadm(t, "-A -t 10.9.9.9:22 -s wlc\n-a -t 10.9.9.9:22 -r 10.9.9.10:22 -g\n", "-R")
+	ipvsadm(t, "-A -t 198.51.100.99:22 -s wlc\n-a -t 198.51.100.99:22 -r 198.51.100.98:22 -g\n", "-R")
 	desired := walkThrough()
 	owned := []ipvs.ServiceKey{}
 	for _, vs := range desired {
@@ -123,7 +123,7 @@ func TestReconcileOwnership(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := ipvsadm(t, "", "-S", "-n")
-	want := saved(t, ipvs.Table{desired[0]}) + "-A -t 10.9.9.9:22 -s wlc\n-a -t 10.9.9.9:22 -r 10.9.9.10:22 -g -w 1\n"
+	want := saved(t, ipvs.Table{desired[0]}) + "-A -t 198.51.100.99:22 -s wlc\n-a -t 198.51.100.99:22 -r 198.51.100.98:22 -g -w 1\n"
 	if got != want {
 		t.Errorf("after shrinking the owned table:\n%s", diff(want, got))
 	}
@@ -154,9 +154,9 @@ func TestEditKeepsService(t *testing.T) {
 	if kinds[ipvs.EditService] != 1 || kinds[ipvs.EditDest] != 1 || kinds[ipvs.DeleteDest] != 1 || kinds[ipvs.AddDest] != 1 || len(ops) != 4 {
 		t.Errorf("ops %v", ops)
 	}
-	want := "-A -t 192.168.145.101:80 -s sh -p 77 -b sh-port\n" +
-		"-a -t 192.168.145.101:80 -r 192.168.145.200:80 -g -w 1\n" +
-		"-a -t 192.168.145.101:80 -r 192.168.145.201:80 -i -w 1 --tun-type ipip\n"
+	want := "-A -t 192.0.2.101:80 -s sh -p 77 -b sh-port\n" +
+		"-a -t 192.0.2.101:80 -r 192.0.2.200:80 -g -w 1\n" +
+		"-a -t 192.0.2.101:80 -r 192.0.2.201:80 -i -w 1 --tun-type ipip\n"
 	if got := ipvsadm(t, "", "-S", "-n"); got != want {
 		t.Errorf("after edits:\n%s", diff(want, got))
 	}
@@ -165,12 +165,12 @@ func TestEditKeepsService(t *testing.T) {
 // TestMaxWeight: weights up to 2^31-1 round-trip through the kernel.
 func TestMaxWeight(t *testing.T) {
 	h := open(t)
-	s := ipvs.Service{Protocol: ipvs.TCP, Addr: addr("10.0.0.1"), Port: 80, Scheduler: "wrr"}
+	s := ipvs.Service{Protocol: ipvs.TCP, Addr: addr("203.0.113.1"), Port: 80, Scheduler: "wrr"}
 	if err := h.NewService(ctx(t), s); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range []int32{0, 65535, 65536, ipvs.MaxWeight} {
-		d := ipvs.Destination{Addr: addr("10.0.0.2"), Port: 80, Forward: ipvs.Route, Weight: w}
+		d := ipvs.Destination{Addr: addr("203.0.113.2"), Port: 80, Forward: ipvs.Route, Weight: w}
 		var err error
 		if w == 0 {
 			err = h.NewDestination(ctx(t), s.Key(), d)
@@ -192,7 +192,7 @@ func TestMaxWeight(t *testing.T) {
 		}
 	}
 	// The kernel rejects weights above INT_MAX; our model cannot express them.
-	if err := (ipvs.Destination{Addr: addr("10.0.0.3"), Weight: -1}).Validate(ipvs.IPv4); err == nil {
+	if err := (ipvs.Destination{Addr: addr("203.0.113.3"), Weight: -1}).Validate(ipvs.IPv4); err == nil {
 		t.Error("negative weight validated")
 	}
 }
@@ -201,9 +201,9 @@ func TestMaxWeight(t *testing.T) {
 func TestErrors(t *testing.T) {
 	h := open(t)
 	c := ctx(t)
-	s := ipvs.Service{Protocol: ipvs.TCP, Addr: addr("10.0.0.1"), Port: 80, Scheduler: "rr"}
-	d := ipvs.Destination{Addr: addr("10.0.0.2"), Port: 80, Forward: ipvs.Route, Weight: 1}
-	missing := ipvs.Service{Protocol: ipvs.UDP, Addr: addr("10.0.0.1"), Port: 80}.Key()
+	s := ipvs.Service{Protocol: ipvs.TCP, Addr: addr("203.0.113.1"), Port: 80, Scheduler: "rr"}
+	d := ipvs.Destination{Addr: addr("203.0.113.2"), Port: 80, Forward: ipvs.Route, Weight: 1}
+	missing := ipvs.Service{Protocol: ipvs.UDP, Addr: addr("203.0.113.1"), Port: 80}.Key()
 	if err := h.NewService(c, s); err != nil {
 		t.Fatal(err)
 	}
@@ -214,9 +214,9 @@ func TestErrors(t *testing.T) {
 		}
 	}
 	check("add existing service", h.NewService(c, s), ipvs.ErrServiceExists, syscall.EEXIST)
-	check("edit missing service", h.UpdateService(c, ipvs.Service{Protocol: ipvs.UDP, Addr: addr("10.0.0.1"), Port: 80, Scheduler: "rr"}), ipvs.ErrNoService, syscall.ESRCH)
+	check("edit missing service", h.UpdateService(c, ipvs.Service{Protocol: ipvs.UDP, Addr: addr("203.0.113.1"), Port: 80, Scheduler: "rr"}), ipvs.ErrNoService, syscall.ESRCH)
 	check("delete missing service", h.DeleteService(c, missing), ipvs.ErrNoService, syscall.ESRCH)
-	check("unknown scheduler", h.NewService(c, ipvs.Service{Protocol: ipvs.TCP, Addr: addr("10.0.0.9"), Port: 80, Scheduler: "nosuch"}), ipvs.ErrNoScheduler, syscall.ENOENT)
+	check("unknown scheduler", h.NewService(c, ipvs.Service{Protocol: ipvs.TCP, Addr: addr("203.0.113.9"), Port: 80, Scheduler: "nosuch"}), ipvs.ErrNoScheduler, syscall.ENOENT)
 	check("add destination to missing service", h.NewDestination(c, missing, d), ipvs.ErrNoService, syscall.ESRCH)
 	check("edit missing destination", h.UpdateDestination(c, s.Key(), d), ipvs.ErrNoDest, syscall.ENOENT)
 	check("delete missing destination", h.DeleteDestination(c, s.Key(), d.Key()), ipvs.ErrNoDest, syscall.ENOENT)
@@ -237,12 +237,12 @@ func TestErrors(t *testing.T) {
 	// failure of a batch while applying the rest.
 	err = h.Apply(c, []ipvs.Op{
 		{Kind: ipvs.AddService, Service: s},
-		{Kind: ipvs.AddDest, Service: s, Dest: ipvs.Destination{Addr: addr("10.0.0.3"), Port: 80, Forward: ipvs.Route, Weight: 1}},
-		{Kind: ipvs.DeleteDest, Service: s, Dest: ipvs.Destination{Addr: addr("10.0.0.99"), Port: 80}},
+		{Kind: ipvs.AddDest, Service: s, Dest: ipvs.Destination{Addr: addr("203.0.113.3"), Port: 80, Forward: ipvs.Route, Weight: 1}},
+		{Kind: ipvs.DeleteDest, Service: s, Dest: ipvs.Destination{Addr: addr("203.0.113.99"), Port: 80}},
 	})
 	check("batch: existing service", err, ipvs.ErrServiceExists, syscall.EEXIST)
 	check("batch: missing destination", err, ipvs.ErrNoDest, syscall.ENOENT)
-	if got := ipvsadm(t, "", "-S", "-n"); !strings.Contains(got, "-r 10.0.0.3:80") {
+	if got := ipvsadm(t, "", "-S", "-n"); !strings.Contains(got, "-r 203.0.113.3:80") {
 		t.Errorf("the good op of a failing batch was not applied:\n%s", got)
 	}
 	got, err := h.Service(c, s.Key())
@@ -266,7 +266,7 @@ func TestConcurrentHandle(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			c := ctx(t)
-			s := ipvs.Service{Protocol: ipvs.TCP, Addr: addr("10.1.0.1"), Port: uint16(1000 + w), Scheduler: "rr"}
+			s := ipvs.Service{Protocol: ipvs.TCP, Addr: addr("203.0.113.201"), Port: uint16(1000 + w), Scheduler: "rr"}
 			if err := h.NewService(c, s); err != nil {
 				errs <- err
 				return
@@ -345,7 +345,7 @@ func TestZeroAndFlush(t *testing.T) {
 	if err := h.Zero(ctx(t)); err != nil {
 		t.Fatal(err)
 	}
-	k := ipvs.Service{Protocol: ipvs.TCP, Addr: addr("192.168.145.101"), Port: 80}.Key()
+	k := ipvs.Service{Protocol: ipvs.TCP, Addr: addr("192.0.2.101"), Port: 80}.Key()
 	if err := h.ZeroService(ctx(t), k); err != nil {
 		t.Fatal(err)
 	}

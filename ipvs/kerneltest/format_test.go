@@ -15,36 +15,36 @@ import (
 // persistence with netmasks, one-packet scheduling, scheduler flags, SCTP,
 // masquerading and tunnels, thresholds, the largest weight, and addresses
 // whose order depends on libipvs's modular comparison (10.x after 192.x).
-const referenceTable = `-A -t 192.168.145.101:80 -s rr
--a -t 192.168.145.101:80 -r 192.168.145.201:80 -g -w 1
--a -t 192.168.145.101:80 -r 192.168.145.200:80 -g -w 0
--a -t 192.168.145.101:80 -r 10.7.0.1:80 -g -w 3 -x 100 -y 10
--A -t 192.168.145.101:53 -s wrr
--a -t 192.168.145.101:53 -r 192.168.145.200 -g -w 1
--a -t 192.168.145.101:53 -r 192.168.145.201 -g -w 2
--A -u 192.168.145.101:53 -s wrr
--a -u 192.168.145.101:53 -r 192.168.145.201 -g -w 2
--a -u 192.168.145.101:53 -r 192.168.145.200 -g -w 1
--A -t 10.0.0.1:443 -s wlc -p 300
--a -t 10.0.0.1:443 -r 10.0.0.11:8443 -m -w 2147483647
--a -t 10.0.0.1:443 -r 10.0.0.12:443 -i -w 5 -x 7
--A -u 10.0.0.1:0 -s sh -b sh-fallback,sh-port -p 60 -M 255.255.255.0 -o
--a -u 10.0.0.1:0 -r 10.0.0.13:0 -g
--A -u 10.0.0.2:53 -s wrr -o
+const referenceTable = `-A -t 192.0.2.101:80 -s rr
+-a -t 192.0.2.101:80 -r 192.0.2.201:80 -g -w 1
+-a -t 192.0.2.101:80 -r 192.0.2.200:80 -g -w 0
+-a -t 192.0.2.101:80 -r 203.0.113.207:80 -g -w 3 -x 100 -y 10
+-A -t 192.0.2.101:53 -s wrr
+-a -t 192.0.2.101:53 -r 192.0.2.200 -g -w 1
+-a -t 192.0.2.101:53 -r 192.0.2.201 -g -w 2
+-A -u 192.0.2.101:53 -s wrr
+-a -u 192.0.2.101:53 -r 192.0.2.201 -g -w 2
+-a -u 192.0.2.101:53 -r 192.0.2.200 -g -w 1
+-A -t 203.0.113.1:443 -s wlc -p 300
+-a -t 203.0.113.1:443 -r 203.0.113.11:8443 -m -w 2147483647
+-a -t 203.0.113.1:443 -r 203.0.113.12:443 -i -w 5 -x 7
+-A -u 203.0.113.1:0 -s sh -b sh-fallback,sh-port -p 60 -M 255.255.255.0 -o
+-a -u 203.0.113.1:0 -r 203.0.113.13:0 -g
+-A -u 203.0.113.2:53 -s wrr -o
 -A -t [2001:db8::1]:80 -s rr -p 1800 -M 64
 -a -t [2001:db8::1]:80 -r [2001:db8::20]:80 -g -w 4 -x 9 -y 3
 -a -t [2001:db8::1]:80 -r [2001:db8::10]:8080 -m -w 1
 -A -f 1 -s mh -b mh-port
--a -f 1 -r 192.168.145.201:0 -g -w 1
--a -f 1 -r 192.168.145.200:0 -g -w 1
+-a -f 1 -r 192.0.2.201:0 -g -w 1
+-a -f 1 -r 192.0.2.200:0 -g -w 1
 -A -f 2 -6 -s rr -b flag-3 -p 30 -M 96
 -a -f 2 -6 -r [2001:db8::30]:0 -g -w 1
--A --sctp-service 10.0.0.3:99 -s rr
--a --sctp-service 10.0.0.3:99 -r 10.0.0.4 -i --tun-type gue --tun-port 5555 --tun-csum
--a --sctp-service 10.0.0.3:99 -r 10.0.0.5 -i --tun-type gre
--a --sctp-service 10.0.0.3:99 -r 10.0.0.6 -i
--a --sctp-service 10.0.0.3:99 -r 10.0.0.7 -i --tun-type gue --tun-port 5556 --tun-remcsum
--a --sctp-service 10.0.0.3:99 -r 10.0.0.8 -i --tun-type gre --tun-csum
+-A --sctp-service 203.0.113.3:99 -s rr
+-a --sctp-service 203.0.113.3:99 -r 203.0.113.4 -i --tun-type gue --tun-port 5555 --tun-csum
+-a --sctp-service 203.0.113.3:99 -r 203.0.113.5 -i --tun-type gre
+-a --sctp-service 203.0.113.3:99 -r 203.0.113.6 -i
+-a --sctp-service 203.0.113.3:99 -r 203.0.113.7 -i --tun-type gue --tun-port 5556 --tun-remcsum
+-a --sctp-service 203.0.113.3:99 -r 203.0.113.8 -i --tun-type gre --tun-csum
 `
 
 var listings = []struct {
