@@ -12,7 +12,7 @@ import (
 func SupportedServices() []string {
 	return []string{
 		"dns", "ftp", "http", "https", "http_proxy", "imap", "imaps", "nntp",
-		"none", "pop", "pops", "radius", "simpletcp", "sip", "smtp", "submission",
+		"none", "pgsql", "pop", "pops", "radius", "simpletcp", "sip", "smtp", "submission",
 	}
 }
 
@@ -20,7 +20,7 @@ func SupportedServices() []string {
 // check: they need a client library for the protocol (LDAP, SQL) that
 // directord does not carry yet. New rejects them.
 func UnsupportedServices() []string {
-	return []string{"ldap", "ldaps", "mysql", "oracle", "pgsql"}
+	return []string{"ldap", "ldaps", "mysql", "oracle"}
 }
 
 // New returns the checker ldirectord would run for cfg's checktype, service
@@ -120,6 +120,8 @@ func NewNegotiate(cfg Config) (Checker, error) {
 		return NewSIP(cfg)
 	case "radius":
 		return NewRADIUS(cfg)
+	case "pgsql":
+		return NewPgSQL(cfg)
 	case "none":
 		return NewStatic(true, "service=none"), nil
 	default:

@@ -31,6 +31,7 @@ func TestNewMapsCheckTypeServiceProtocol(t *testing.T) {
 		{"negotiate", "simpletcp", "tcp", "*checks.SimpleTCPChecker"},
 		{"negotiate", "sip", "udp", "*checks.SIPChecker"},
 		{"negotiate", "radius", "udp", "*checks.RADIUSChecker"},
+		{"negotiate", "pgsql", "tcp", "*checks.PgSQLChecker"},
 		{"connect", "http", "tcp", "*checks.ConnectChecker"},
 		{"connect", "dns", "udp", "*checks.PingChecker"},
 		{"connect", "none", "fwm", "*checks.ConnectChecker"},
@@ -42,7 +43,7 @@ func TestNewMapsCheckTypeServiceProtocol(t *testing.T) {
 		{"0", "dns", "udp", "*checks.CombinedChecker"},
 	}
 	for _, tt := range tests {
-		c, err := New(Config{CheckType: tt.checktype, Service: tt.service, Protocol: tt.protocol, Addr: addr, Request: "www.example.org", Receive: "x"})
+		c, err := New(Config{CheckType: tt.checktype, Service: tt.service, Protocol: tt.protocol, Addr: addr, Request: "www.example.org", Receive: "x", Login: "u"})
 		if err != nil {
 			t.Errorf("(%q, %q, %q): %v", tt.checktype, tt.service, tt.protocol, err)
 			continue
@@ -88,6 +89,8 @@ func typeName(c Checker) string {
 		return "*checks.CombinedChecker"
 	case *RADIUSChecker:
 		return "*checks.RADIUSChecker"
+	case *PgSQLChecker:
+		return "*checks.PgSQLChecker"
 	}
 	return "unknown"
 }
@@ -107,7 +110,6 @@ func TestNewRejects(t *testing.T) {
 		{Service: "ldap", Addr: addr},
 		{Service: "ldaps", Addr: addr},
 		{Service: "mysql", Addr: addr},
-		{Service: "pgsql", Addr: addr},
 		{Service: "oracle", Addr: addr},
 		{Service: "gopher", Addr: addr},
 		{Service: "gopher", Addr: addr},
