@@ -12,15 +12,15 @@ import (
 func SupportedServices() []string {
 	return []string{
 		"dns", "ftp", "http", "https", "http_proxy", "imap", "imaps", "nntp",
-		"none", "pgsql", "pop", "pops", "radius", "simpletcp", "sip", "smtp", "submission",
+		"mysql", "none", "pgsql", "pop", "pops", "radius", "simpletcp", "sip", "smtp", "submission",
 	}
 }
 
 // UnsupportedServices returns the ldirectord services directord does not
-// check: they need a client library for the protocol (LDAP, SQL) that
-// directord does not carry yet. New rejects them.
+// check: LDAP needs a client library directord does not carry yet, and
+// Oracle has no pure-Go driver fit for a static binary. New rejects them.
 func UnsupportedServices() []string {
-	return []string{"ldap", "ldaps", "mysql", "oracle"}
+	return []string{"ldap", "ldaps", "oracle"}
 }
 
 // New returns the checker ldirectord would run for cfg's checktype, service
@@ -122,6 +122,8 @@ func NewNegotiate(cfg Config) (Checker, error) {
 		return NewRADIUS(cfg)
 	case "pgsql":
 		return NewPgSQL(cfg)
+	case "mysql":
+		return NewMySQL(cfg)
 	case "none":
 		return NewStatic(true, "service=none"), nil
 	default:

@@ -32,6 +32,7 @@ func TestNewMapsCheckTypeServiceProtocol(t *testing.T) {
 		{"negotiate", "sip", "udp", "*checks.SIPChecker"},
 		{"negotiate", "radius", "udp", "*checks.RADIUSChecker"},
 		{"negotiate", "pgsql", "tcp", "*checks.PgSQLChecker"},
+		{"negotiate", "mysql", "tcp", "*checks.MySQLChecker"},
 		{"connect", "http", "tcp", "*checks.ConnectChecker"},
 		{"connect", "dns", "udp", "*checks.PingChecker"},
 		{"connect", "none", "fwm", "*checks.ConnectChecker"},
@@ -91,6 +92,8 @@ func typeName(c Checker) string {
 		return "*checks.RADIUSChecker"
 	case *PgSQLChecker:
 		return "*checks.PgSQLChecker"
+	case *MySQLChecker:
+		return "*checks.MySQLChecker"
 	}
 	return "unknown"
 }
@@ -109,11 +112,10 @@ func TestNewRejects(t *testing.T) {
 		{CheckType: "external-perl", Addr: addr},
 		{Service: "ldap", Addr: addr},
 		{Service: "ldaps", Addr: addr},
-		{Service: "mysql", Addr: addr},
 		{Service: "oracle", Addr: addr},
 		{Service: "gopher", Addr: addr},
 		{Service: "gopher", Addr: addr},
-		{CheckType: "3", Service: "mysql", Addr: addr},
+		{CheckType: "3", Service: "ldap", Addr: addr},
 	}
 	for _, cfg := range unsupported {
 		c, err := New(cfg)
