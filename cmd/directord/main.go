@@ -30,6 +30,10 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"lnoded", "run the check+IPVS module alone in the foreground on an lnoded.cf (like ldirectord -d)", runLnoded},
+		{"check", "validate the configuration and print a summary of it", runCheck},
+		{"import", "convert an /etc/ha.d directory into directord's YAML", runImport},
+		{"realserver", "prepare this host as an LVS-DR real server (VIP on lo, ARP sysctls)", runRealserver},
 		{"status", "print the IPVS table (as ipvsadm -Ln does) and, with a daemon, HA and check state", runStatus},
 		{"testbed", "run the LVS-DR testbed in network namespaces (in a VM when this kernel has no IPVS)", runTestbed},
 		{"version", "print the version", runVersion},
