@@ -86,18 +86,3 @@ func BenchmarkProgram1000x10(b *testing.B) {
 		b.Fatal(err)
 	}
 }
-
-// TestFasterThanIpvsadmRestore: programming a table through package ipvs
-// takes less time than ipvsadm -R (a smaller table than the benchmark's,
-// to keep the test quick).
-func TestFasterThanIpvsadmRestore(t *testing.T) {
-	h := open(t)
-	ours, theirs := programBoth(t, h, bigTable(200, 10))
-	t.Logf("200x10: ipvs %v, ipvsadm -R %v (%.1fx)", ours, theirs, float64(theirs)/float64(ours))
-	if ours >= theirs {
-		t.Errorf("ipvs took %v, ipvsadm -R %v", ours, theirs)
-	}
-	if err := h.Flush(ctx(t)); err != nil {
-		t.Fatal(err)
-	}
-}
