@@ -29,7 +29,6 @@ type MySQLChecker struct {
 	timeout   time.Duration
 }
 
-
 // NewMySQL builds the check for service=mysql.
 func NewMySQL(cfg Config) (*MySQLChecker, error) {
 	if !cfg.Addr.IsValid() {

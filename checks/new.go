@@ -11,16 +11,17 @@ import (
 // SupportedServices returns the service= values New can check.
 func SupportedServices() []string {
 	return []string{
-		"dns", "ftp", "http", "https", "http_proxy", "imap", "imaps", "nntp",
+		"dns", "ftp", "http", "https", "http_proxy", "imap", "imaps", "ldap", "ldaps", "nntp",
 		"mysql", "none", "pgsql", "pop", "pops", "radius", "simpletcp", "sip", "smtp", "submission",
 	}
 }
 
 // UnsupportedServices returns the ldirectord services directord does not
-// check: LDAP needs a client library directord does not carry yet, and
-// Oracle has no pure-Go driver fit for a static binary. New rejects them.
+// check. service=oracle: a pure-Go driver exists (github.com/sijms/go-ora),
+// but its TNS protocol cannot be exercised without an Oracle server, so the
+// service is refused rather than shipped untested. New rejects them.
 func UnsupportedServices() []string {
-	return []string{"ldap", "ldaps", "oracle"}
+	return []string{"oracle"}
 }
 
 // New returns the checker ldirectord would run for cfg's checktype, service
@@ -124,6 +125,10 @@ func NewNegotiate(cfg Config) (Checker, error) {
 		return NewPgSQL(cfg)
 	case "mysql":
 		return NewMySQL(cfg)
+	case "ldap":
+		return NewLDAP(cfg, false)
+	case "ldaps":
+		return NewLDAP(cfg, true)
 	case "none":
 		return NewStatic(true, "service=none"), nil
 	default:

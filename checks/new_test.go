@@ -33,6 +33,8 @@ func TestNewMapsCheckTypeServiceProtocol(t *testing.T) {
 		{"negotiate", "radius", "udp", "*checks.RADIUSChecker"},
 		{"negotiate", "pgsql", "tcp", "*checks.PgSQLChecker"},
 		{"negotiate", "mysql", "tcp", "*checks.MySQLChecker"},
+		{"negotiate", "ldap", "tcp", "*checks.LDAPChecker"},
+		{"negotiate", "ldaps", "tcp", "*checks.LDAPChecker"},
 		{"connect", "http", "tcp", "*checks.ConnectChecker"},
 		{"connect", "dns", "udp", "*checks.PingChecker"},
 		{"connect", "none", "fwm", "*checks.ConnectChecker"},
@@ -94,6 +96,8 @@ func typeName(c Checker) string {
 		return "*checks.PgSQLChecker"
 	case *MySQLChecker:
 		return "*checks.MySQLChecker"
+	case *LDAPChecker:
+		return "*checks.LDAPChecker"
 	}
 	return "unknown"
 }
@@ -110,12 +114,10 @@ func TestNewRejects(t *testing.T) {
 	addr := netip.MustParseAddrPort("192.0.2.7:80")
 	unsupported := []Config{
 		{CheckType: "external-perl", Addr: addr},
-		{Service: "ldap", Addr: addr},
-		{Service: "ldaps", Addr: addr},
 		{Service: "oracle", Addr: addr},
 		{Service: "gopher", Addr: addr},
 		{Service: "gopher", Addr: addr},
-		{CheckType: "3", Service: "ldap", Addr: addr},
+		{CheckType: "3", Service: "oracle", Addr: addr},
 	}
 	for _, cfg := range unsupported {
 		c, err := New(cfg)
