@@ -46,20 +46,23 @@ type Global struct {
 	Fallback *GlobalFallback
 	// Fallback6 is the global IPv6 fallback server (fallback6=), nil if none.
 	Fallback6 *GlobalFallback
-	// FallbackCommand is run as "CMD start|stop VIP:PORT PROTO" when the
-	// fallback is used; empty if none. The global form is taken verbatim,
-	// quotes included, as ldirectord does.
+	// FallbackCommand is a shell command line, run as
+	// `sh -c "CMD start|stop VIP:PORT PROTO"` when the fallback comes into or
+	// out of use; empty if none. The global form is kept verbatim, quotes
+	// included, as ldirectord keeps it (the shell then removes them).
 	FallbackCommand string
 	// AutoReload re-reads the file when it changes (autoreload, default no).
 	AutoReload bool
-	// Callback is run as "CALLBACK FILE" when the file changes; empty if none.
+	// Callback is an executable run as `sh -c "CALLBACK FILE"` when the file
+	// changes on disk; empty if none.
 	Callback string
 	// LogFile is an absolute file name or a syslog facility
 	// (logfile, default "/var/log/ldirectord.log").
 	LogFile string
 	// Execute lists further configuration files whose instances are started
 	// and stopped with this one (execute=, may repeat), in file order,
-	// without duplicates.
+	// without duplicates. Each is kept verbatim: ldirectord pastes it into
+	// a shell command line, so quotes in it are shell quotes.
 	Execute []string
 	// Fork runs the checks of each virtual service in its own process in
 	// ldirectord (fork, default no); lnoded runs them concurrently anyway,
@@ -154,7 +157,10 @@ type Virtual struct {
 	// Service is the protocol spoken by negotiate checks (default from the
 	// virtual port, "none" for firewall marks).
 	Service Service
-	// CheckCommand is the program of external checks (default /bin/true).
+	// CheckCommand is the program of external checks (default /bin/true),
+	// executed directly (no shell, so no arguments of its own) with the
+	// arguments VIP VPORT RIP RPORT (the firewall mark for VIP on a
+	// firewall-mark service).
 	CheckCommand string
 	// CheckPort is the port written with checkport=, 0 if none; the port
 	// actually checked is Real.CheckPort.
@@ -198,7 +204,8 @@ type Virtual struct {
 	// Fallback is the fallback server that applies (this service's own, else
 	// the global one for its address family and protocol), nil if none.
 	Fallback *Fallback
-	// FallbackCommand is the command that applies; empty if none.
+	// FallbackCommand is the shell command line that applies (see
+	// Global.FallbackCommand); empty if none.
 	FallbackCommand string
 	// EmailAlert, EmailAlertFreq, EmailAlertStatus and SMTP as they apply.
 	EmailAlert       string

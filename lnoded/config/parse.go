@@ -821,6 +821,11 @@ func (p *parser) realLine(b *vblock, rr rawReal) {
 		p.errorf(rr.line, dir, "range %s->%s holds more than %d addresses", a1, a2, maxRange)
 		return
 	}
+	if len(strconv.FormatUint(lo, 10)) != len(strconv.FormatUint(hi, 10)) {
+		// ldirectord's loop compares the integers as strings ("le") and so
+		// stops early, often before the first address, on such a range.
+		p.warnf(rr.line, "%s: range %s->%s crosses a decimal-digit boundary: ldirectord adds only part of it (or none), lnoded adds all %d addresses", dir, a1, a2, hi-lo+1)
+	}
 	for n := lo; n <= hi; n++ {
 		add(netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}))
 	}
@@ -1065,8 +1070,13 @@ func (p *parser) globalDirective(line int, s string) {
 	}
 }
 
-// syslogFacility lists the facility names Sys::Syslog knows.
+// syslogFacility lists the facility names Sys::Syslog knows. It takes them
+// in any case and with or without "LOG_". ldirectord accepts any name here
+// and then dies at its first log line when the name is unknown; lnoded
+// rejects it at parse time.
 func syslogFacility(s string) bool {
+	s = strings.ToLower(s)
+	s = strings.TrimPrefix(s, "log_")
 	switch s {
 	case "auth", "authpriv", "cron", "daemon", "ftp", "kern", "lpr", "mail", "news",
 		"syslog", "user", "uucp", "local0", "local1", "local2", "local3", "local4",

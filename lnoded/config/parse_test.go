@@ -110,6 +110,7 @@ func TestGlobalDirectives(t *testing.T) {
 		{`callback="/bin/cb arg"`, func(g *Global) { g.Callback = "/bin/cb arg" }},
 		{`logfile="/tmp/ld.log"`, func(g *Global) { g.LogFile = "/tmp/ld.log" }},
 		{`logfile="daemon"`, func(g *Global) { g.LogFile = "daemon" }},
+		{`logfile="LOG_LOCAL3"`, func(g *Global) { g.LogFile = "LOG_LOCAL3" }},
 		{"execute=b.cf", func(g *Global) { g.Execute = []string{"b.cf"} }},
 		{"fork=yes", func(g *Global) { g.Fork = true }},
 		{"supervised=yes", func(g *Global) { g.Supervised = true }},
@@ -491,6 +492,17 @@ func TestRealLines(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", d)
 			}
 		})
+	}
+}
+
+func TestRangeDigitBoundaryWarning(t *testing.T) {
+	cfg := mustParse(t, "virtual=192.0.2.10:80\n    real=5.245.224.254->5.245.225.1:80 gate\n")
+	if len(cfg.Virtuals[0].Reals) != 4 || !hasWarning(cfg, "crosses a decimal-digit boundary") {
+		t.Errorf("reals %d, warnings %v", len(cfg.Virtuals[0].Reals), cfg.Warnings)
+	}
+	cfg = mustParse(t, "virtual=192.0.2.10:80\n    real=192.0.2.1->192.0.2.9:80 gate\n")
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("unexpected warnings %v", cfg.Warnings)
 	}
 }
 
