@@ -1,19 +1,27 @@
 package config
 
-import "regexp"
+import (
+	"regexp"
+	"strings"
+)
 
 // The patterns below are ldirectord 4.12's own (read_config, add_real_server,
 // parse_fallback and friends), translated to RE2. Go's regexp picks the match
 // a backtracking engine would (leftmost-first), so an unanchored Perl pattern
 // finds the same substring here; that is what makes lnoded accept and reject
 // the same lines ldirectord does, quirks included. Perl's \s also matches
-// \v, Go's does not, hence the explicit class. The patterns are compiled once
+// \v, Go's does not, hence the explicit classes. The patterns are compiled once
 // and never modified (a *regexp.Regexp is safe for concurrent use).
 const ws = `[\t\n\v\f\r ]`
 
-// mustRE compiles a pattern with ws substituted for the Perl \s.
+// nonWS is Perl's \S, the complement of ws.
+const nonWS = `[^\t\n\v\f\r ]`
+
+// mustRE compiles a pattern with Perl's \s and \S semantics.
 func mustRE(p string) *regexp.Regexp {
-	return regexp.MustCompile(regexp.MustCompile(`\\s`).ReplaceAllLiteralString(p, ws))
+	p = strings.ReplaceAll(p, `\s`, ws)
+	p = strings.ReplaceAll(p, `\S`, nonWS)
+	return regexp.MustCompile(p)
 }
 
 var (
