@@ -2,7 +2,6 @@ package lnoded
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -22,12 +21,7 @@ func RunFile(ctx context.Context, path string, h *ipvs.Handle, logger *slog.Logg
 	}
 	cfg, err := config.ParseFile(ctx, path, nil)
 	if err != nil {
-		if list, ok := config.AsErrorList(err); ok {
-			for _, e := range list {
-				logger.Error(e.Error())
-			}
-		}
-		return fmt.Errorf("lnoded: %w", err)
+		return err // an ErrorList naming each bad line
 	}
 	m, err := New(cfg, h, logger, opts...)
 	if err != nil {
