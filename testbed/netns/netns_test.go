@@ -69,11 +69,7 @@ func lan(t *testing.T, topo *Topology) (client, s1, s2 *Host) {
 // The listener is closed when the test ends.
 func serve(t *testing.T, h *Host, addr string) {
 	t.Helper()
-	var ln net.Listener
-	err := h.Do(func() (err error) {
-		ln, err = net.Listen("tcp", addr)
-		return err
-	})
+	ln, err := h.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +90,9 @@ func serve(t *testing.T, h *Host, addr string) {
 
 // dial connects from h to addr and returns the first line the server sends.
 func dial(h *Host, addr string) (string, error) {
-	var c net.Conn
-	err := h.Do(func() (err error) {
-		c, err = net.DialTimeout("tcp", addr, 3*time.Second)
-		return err
-	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c, err := h.Dial(ctx, "tcp", addr)
 	if err != nil {
 		return "", err
 	}
@@ -165,6 +159,24 @@ func TestLAN(t *testing.T) {
 	}
 	if got, err := dial(client, "[2001:db8::12]:8080"); err != nil || got != "s2" {
 		t.Errorf("dial s2: %q, %v", got, err)
+	}
+	pc, err := s2.ListenPacket("udp", "192.0.2.12:5353")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	uc, err := client.Dial(context.Background(), "udp", "192.0.2.12:5353")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	if _, err := uc.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	pc.SetReadDeadline(time.Now().Add(3 * time.Second))
+	buf := make([]byte, 16)
+	if n, from, err := pc.ReadFrom(buf); err != nil || string(buf[:n]) != "ping" || !strings.HasPrefix(from.String(), "192.0.2.10:") {
+		t.Errorf("UDP to s2: %q from %v, %v", buf[:n], from, err)
 	}
 	// The caller's namespace does not reach the LAN.
 	if c, err := net.DialTimeout("tcp", "192.0.2.11:8080", 300*time.Millisecond); err == nil {

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // metaPackage is the Debian package whose dependency names the current cloud
@@ -401,6 +402,7 @@ func (c *Config) baseInitramfs(dir string, img *Image, modDir string, mods []mod
 	if err := os.Rename(f.Name(), out); err != nil {
 		return "", fmt.Errorf("install base initramfs: %w", err)
 	}
+	removeStaleBases(dir, out)
 	return out, nil
 }
 
@@ -414,4 +416,16 @@ func writeAtomic(path string, data []byte, mode os.FileMode) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// removeStaleBases deletes base initramfs files other than keep that were
+// were built more than a day ago, so upgrades of host tools do not
+// fill the cache. A run still copying one keeps its open file.
+func removeStaleBases(dir, keep string) {
+	old, _ := filepath.Glob(filepath.Join(dir, "base-*.cpio"))
+	for _, p := range old {
+		if st, err := os.Stat(p); err == nil && p != keep && time.Since(st.ModTime()) > 24*time.Hour {
+			os.Remove(p)
+		}
+	}
 }
