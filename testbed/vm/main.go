@@ -81,10 +81,52 @@ func ipvsFamily() error {
 //
 // Main does not return.
 func Main(m *testing.M) {
-	os.Exit(mainCode(m))
+	os.Exit(mainCode(m, MainOptions{}))
 }
 
-func mainCode(m *testing.M) int {
+// MainOptions add to what Main puts into the guest.
+type MainOptions struct {
+	// Files, when set, is called on the host before a guest boots (never
+	// inside the guest, nor when the tests run on the host) and returns
+	// extra files for the guest, e.g. a program the tests run and what it
+	// needs; HostFiles makes them from host paths.
+	Files func() ([]File, error)
+}
+
+// MainWith is Main with extra files in the guest.
+func MainWith(m *testing.M, o MainOptions) {
+	os.Exit(mainCode(m, o))
+}
+
+// HostFiles returns guest files for the given host paths, each copied to
+// the same path in the guest: a file as it is (following symlinks), a
+// directory with every regular file below it. Missing paths are an error.
+func HostFiles(paths ...string) ([]File, error) {
+	var files []File
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			files = append(files, File{Guest: p, Host: p})
+			continue
+		}
+		// A trailing slash makes WalkDir follow a symlinked root, as
+		// /usr/share/perl/5.36 -> 5.36.0 is.
+		tf, err := treeFiles(strings.TrimSuffix(p, "/")+"/", 256<<20)
+		if err != nil {
+			return nil, err
+		}
+		for i := range tf {
+			tf[i].Guest = filepath.Clean(tf[i].Guest)
+		}
+		files = append(files, tf...)
+	}
+	return files, nil
+}
+
+func mainCode(m *testing.M, o MainOptions) int {
 	mode := os.Getenv("DIRECTORD_VM")
 	switch {
 	case InGuest():
@@ -104,7 +146,15 @@ func mainCode(m *testing.M) int {
 		// `go test -list` only names tests; no kernel needed.
 		return m.Run()
 	}
-	code, err := runSelf(os.Args[0], os.Args[1:])
+	var extra []File
+	if o.Files != nil {
+		var err error
+		if extra, err = o.Files(); err != nil {
+			fmt.Fprintf(os.Stderr, "testbed/vm: files for the guest: %v\n", err)
+			return 1
+		}
+	}
+	code, err := runSelf(os.Args[0], os.Args[1:], extra)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testbed/vm: the kernel has no IPVS, and running the tests in a VM failed: %v\n", err)
 		if errors.Is(err, ErrPrerequisite) {
@@ -141,7 +191,7 @@ var outputFlags = []string{"coverprofile", "cpuprofile", "memprofile", "blockpro
 // runSelf runs the test binary bin with args in a guest and returns its exit
 // status. Files the binary writes for the go command (profiles, coverage)
 // are copied back to the same host paths.
-func runSelf(bin string, args []string) (int, error) {
+func runSelf(bin string, args []string, extra []File) (int, error) {
 	bin, err := filepath.Abs(bin)
 	if err != nil {
 		return 0, err
@@ -201,6 +251,7 @@ func runSelf(bin string, args []string) (int, error) {
 		return 0, err
 	}
 	job.Files = append(job.Files, files...)
+	job.Files = append(job.Files, extra...)
 	if timeout > 0 {
 		// The test binary enforces -test.timeout itself; this only catches
 		// a guest that hangs outside it.

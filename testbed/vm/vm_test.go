@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -186,5 +188,40 @@ func TestRunKernelPanic(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "without the job's exit marker") || !strings.Contains(err.Error(), "Kernel panic") {
 		t.Errorf("error does not report the panic with console lines:\n%v", err)
+	}
+}
+
+// HostFiles maps host files and directories to the same guest paths,
+// through a symlinked directory as given.
+func TestHostFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "real", "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"real/a.pm", "real/sub/b.so", "single"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("real", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	files, err := HostFiles(filepath.Join(dir, "link"), filepath.Join(dir, "single"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range files {
+		if f.Guest != f.Host {
+			t.Errorf("guest path %s differs from host path %s", f.Guest, f.Host)
+		}
+		got = append(got, strings.TrimPrefix(f.Guest, dir+"/"))
+	}
+	want := []string{"link/a.pm", "link/sub/b.so", "single"}
+	if !slices.Equal(got, want) {
+		t.Errorf("HostFiles = %q, want %q", got, want)
+	}
+	if _, err := HostFiles(filepath.Join(dir, "missing")); err == nil {
+		t.Error("a missing path is not an error")
 	}
 }
