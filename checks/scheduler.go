@@ -41,7 +41,10 @@ type Job struct {
 	// job shares with nobody.
 	Key string
 	// Checker runs the probe. Of jobs sharing a Key, the first one's
-	// Checker is used.
+	// Checker is used, and it stays in use across Updates that keep the
+	// Key (so a checktype=N checker keeps its count); a job without a Key
+	// switches to the Checker of each Update. A Checker must return when
+	// the context it is given ends.
 	Checker Checker
 	// Interval is the time between the starts of two checks
 	// (checkinterval; default 10 s). Jobs sharing a probe use the shortest.
@@ -252,7 +255,21 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 	results := make(chan result, s.cfg.Concurrency)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		wg.Wait()
+		// Checks cut short by the end of ctx reported nothing: requeue
+		// their probes so that a later Run picks them up.
+		s.mu.Lock()
+		now := time.Now()
+		for _, p := range s.probes {
+			if p.running {
+				p.running = false
+				p.next = now
+				heap.Push(&s.queue, p)
+			}
+		}
+		s.mu.Unlock()
+	}()
 	inflight := 0
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -268,7 +285,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			p.running = true
 			inflight++
 			wg.Add(1)
-			go s.runProbe(ctx, &wg, p, results)
+			go s.runProbe(ctx, &wg, p, p.checker, p.timeout, results)
 		}
 		wait := time.Hour
 		if inflight < s.cfg.Concurrency && len(s.queue) > 0 {
@@ -299,13 +316,13 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Scheduler) runProbe(ctx context.Context, wg *sync.WaitGroup, p *probe, out chan<- result) {
+// runProbe runs one check; checker and timeout are passed in because apply
+// may change the probe's while it runs.
+func (s *Scheduler) runProbe(ctx context.Context, wg *sync.WaitGroup, p *probe, checker Checker, timeout time.Duration, out chan<- result) {
 	defer wg.Done()
-	// p.checker and p.timeout are only written by apply for probes that are
-	// not running, so reading them here is race-free.
-	cctx, cancel := context.WithTimeout(ctx, p.timeout)
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	start := time.Now()
-	r := p.checker.Check(cctx)
+	r := checker.Check(cctx)
 	cancel()
 	end := time.Now()
 	if r.Latency == 0 {
@@ -410,10 +427,13 @@ func (s *Scheduler) apply(now time.Time) {
 			if old := s.probes[key]; old != nil {
 				p = old
 				p.jobs = map[string]*jobState{}
-				if !p.running {
-					// The checker may carry state (checktype=N); a
-					// running probe keeps its own until it returns.
-					p.interval, p.timeout = interval, timeout
+				p.interval, p.timeout = interval, timeout
+				if j.Key == "" {
+					// Without a Key nothing says the checker is the
+					// same: take the new one. With equal Keys the old
+					// one stays, with any state it carries
+					// (checktype=N).
+					p.checker = j.Checker
 				}
 			} else {
 				p = &probe{key: key, checker: j.Checker, interval: interval, timeout: timeout,
@@ -421,7 +441,7 @@ func (s *Scheduler) apply(now time.Time) {
 					next: now.Add(s.firstDelay(interval))}
 			}
 			newProbes[key] = p
-		} else if !p.running {
+		} else {
 			p.interval = min(p.interval, interval)
 			p.timeout = max(p.timeout, timeout)
 		}

@@ -356,3 +356,30 @@ func TestSchedulerThousandsOfHTTPChecks(t *testing.T) {
 	t.Logf("%d HTTP checks settled in %v", n, time.Since(start))
 	cancel()
 }
+
+func TestSchedulerRestartAndCheckerSwap(t *testing.T) {
+	noLeaks(t)
+	tr := newTransitions()
+	s := NewScheduler(SchedulerConfig{OnTransition: tr.add})
+	hung := &blockingChecker{}
+	s.Update([]Job{
+		{ID: "hung", Checker: hung, Interval: 5 * time.Millisecond},
+		{ID: "flip", Checker: &seqChecker{verds: []bool{true}}, Interval: 5 * time.Millisecond},
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	waitFor(t, 5*time.Second, "flip up and the hung check started", func() bool { return len(tr.of("flip")) == 1 && hung.started.Load() == 1 })
+	cancel()
+	<-done
+	// A job without a Key takes its new checker at once.
+	s.Update([]Job{
+		{ID: "hung", Checker: hung, Interval: 5 * time.Millisecond, Timeout: 50 * time.Millisecond},
+		{ID: "flip", Checker: &seqChecker{verds: []bool{false}}, Interval: 5 * time.Millisecond},
+	})
+	run(t, s)
+	waitFor(t, 5*time.Second, "flip down with its new checker", func() bool { return len(tr.of("flip")) == 2 })
+	// The check cut short by the first Run's end runs again in the second.
+	waitFor(t, 5*time.Second, "the hung check to run again", func() bool { return hung.started.Load() >= 2 })
+	waitFor(t, 5*time.Second, "the hung job down", func() bool { return len(tr.of("hung")) == 1 })
+}
