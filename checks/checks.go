@@ -191,17 +191,25 @@ func (c Config) service() string {
 // probe the same target in the same way, so the scheduler runs one probe for
 // both. Like ldirectord's real-server id it covers the check type, service,
 // protocol, target, request, receive and everything else that changes what
-// is sent or accepted, but not the weight or forwarding method.
+// is sent or accepted, but not the weight, the forwarding method or (except
+// for external commands, which are told) the virtual service.
 func (c Config) Key() string {
 	ct := c.CheckType
 	if ct == "" {
 		ct = "negotiate"
 	}
+	// Only an external command sees which virtual service asks; every
+	// other check of a real server is the same for all the virtual
+	// services that share it.
+	var virtual, vport, rport, command string
+	if ct == "external" {
+		virtual, vport, rport, command = c.Virtual, c.VirtualPort, strconv.Itoa(int(c.RealPort)), c.CheckCommand
+	}
 	fields := []string{
 		ct, c.service(), c.protocol(), c.Addr.String(),
-		strconv.Itoa(int(c.RealPort)), c.Virtual, c.VirtualPort,
+		rport, virtual, vport,
 		c.request(), c.Receive, c.VirtualHost, strings.ToUpper(c.HTTPMethod),
-		c.Login, c.Passwd, c.Database, c.Secret, c.CheckCommand,
+		c.Login, c.Passwd, c.Database, c.Secret, command,
 		c.checkTimeout().String(), c.negotiateTimeout().String(),
 		strconv.Itoa(c.CheckCount), strconv.FormatInt(c.maxBody(), 10),
 		strconv.FormatBool(c.InsecureTLS), fmt.Sprintf("%p", c.TLSRoots),

@@ -168,9 +168,19 @@ func TestCheckPortAndKey(t *testing.T) {
 	if a.Key() != b.Key() {
 		t.Error("default request changes the key")
 	}
+	b.Virtual, b.VirtualPort = "192.0.2.100", "80"
+	if a.Key() != b.Key() {
+		t.Error("another virtual service checking the same way has another key")
+	}
 	b.Receive = "ok2"
 	if a.Key() == b.Key() {
 		t.Error("different receive, same key")
+	}
+	ext := Config{CheckType: "external", CheckCommand: "/bin/check", Addr: a.Addr, Virtual: "192.0.2.1"}
+	ext2 := ext
+	ext2.Virtual = "192.0.2.2"
+	if ext.Key() == ext2.Key() {
+		t.Error("external commands for two virtual services share a key")
 	}
 }
 
