@@ -16,8 +16,8 @@ import (
 // DBD::mysql): it connects as login with passwd to database, runs the request
 // (without its leading "/") as a query, and is up when the query returns at
 // least one row. Like ldirectord it needs both a login and a request; without
-// them the check is always down, and New refuses the configuration so the
-// mistake shows at load time. Each check opens and closes its own
+// them New returns a checker that is always down and says why (ldirectord
+// loads such a file too), and this constructor an error. Each check opens and closes its own
 // connection.
 //
 // ldirectord sets no timeout on this check at all, so a server that accepts

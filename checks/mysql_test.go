@@ -174,8 +174,9 @@ func TestMySQL(t *testing.T) {
 		t.Errorf("hung server held the check %v", el)
 	}
 	for _, c := range []Config{{Service: "mysql", Addr: addr, Request: "SELECT 1"}, {Service: "mysql", Addr: addr, Login: "monitor"}} {
-		if _, err := New(c); err == nil {
-			t.Errorf("New(%+v) accepted", c)
+		expect(t, mustNew(t, c), false)
+		if _, err := NewMySQL(c); err == nil {
+			t.Errorf("NewMySQL(%+v) accepted", c)
 		}
 	}
 }

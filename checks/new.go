@@ -100,6 +100,11 @@ func NewNegotiate(cfg Config) (Checker, error) {
 	case "http", "https", "http_proxy":
 		return NewHTTP(cfg)
 	case "dns":
+		if strings.TrimPrefix(cfg.request(), "/") == "" {
+			// ldirectord's default request "/" looks up nothing and
+			// fails every time.
+			return NewStatic(false, "service=dns needs request, the name to look up"), nil
+		}
 		return NewDNS(cfg)
 	case "ftp":
 		return NewFTP(cfg)
@@ -121,9 +126,15 @@ func NewNegotiate(cfg Config) (Checker, error) {
 		return NewSIP(cfg)
 	case "radius":
 		return NewRADIUS(cfg)
-	case "pgsql":
-		return NewPgSQL(cfg)
-	case "mysql":
+	case "pgsql", "mysql":
+		// ldirectord loads such a file and keeps the real server down,
+		// logging why at every check; so does directord.
+		if cfg.Login == "" || strings.TrimPrefix(cfg.request(), "/") == "" {
+			return NewStatic(false, "service="+svc+" needs login and request (an SQL query such as \"SELECT 1\"), as in ldirectord"), nil
+		}
+		if svc == "pgsql" {
+			return NewPgSQL(cfg)
+		}
 		return NewMySQL(cfg)
 	case "ldap":
 		return NewLDAP(cfg, false)

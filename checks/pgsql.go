@@ -16,8 +16,8 @@ import (
 // DBD::Pg): it connects as login with passwd to database, runs the request
 // (without its leading "/") as a query, and is up when the query returns at
 // least one row. Like ldirectord it needs both a login and a request; without
-// them the check is always down, and New refuses the configuration so the
-// mistake shows at load time. TLS is used when the server offers it
+// them New returns a checker that is always down and says why (ldirectord
+// loads such a file too), and this constructor an error. TLS is used when the server offers it
 // (libpq's sslmode=prefer, as DBD::Pg), without verifying the certificate.
 //
 // ldirectord sets no timeout on this check at all, so a server that accepts

@@ -110,10 +110,14 @@ func TestPgSQL(t *testing.T) {
 	if el := time.Since(start); el > 2*time.Second {
 		t.Errorf("hung server held the check %v", el)
 	}
-	// ldirectord is always down without login or request: refused at load.
+	// ldirectord is always down without login or request.
 	for _, c := range []Config{{Service: "pgsql", Addr: addr, Request: "SELECT 1"}, {Service: "pgsql", Addr: addr, Login: "monitor"}} {
-		if _, err := New(c); err == nil {
-			t.Errorf("New(%+v) accepted", c)
+		r := expect(t, mustNew(t, c), false)
+		if !strings.Contains(r.Message, "needs login and request") {
+			t.Errorf("%+v: %v", c, r)
+		}
+		if _, err := NewPgSQL(c); err == nil {
+			t.Errorf("NewPgSQL(%+v) accepted", c)
 		}
 	}
 }
