@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -55,6 +56,9 @@ func Parse(ctx context.Context, name string, src []byte, opts *Options) (*Config
 	}
 	p.parse(splitLines(src))
 	if len(p.errs) > 0 {
+		// Real servers are checked when their block ends; report in line
+		// order all the same.
+		slices.SortStableFunc(p.errs, func(a, b *Error) int { return a.Line - b.Line })
 		return nil, p.errs
 	}
 	p.resolveDefaults()
@@ -175,7 +179,7 @@ func (p *parser) parse(lines []string) {
 				}
 				p.virtualDirective(b, i+1, im[1])
 			}
-			p.endVirtual(b, i+1)
+			p.endVirtual(b)
 			if lastLine && !b.failed {
 				p.errorf(b.v.Line, directiveName(line), "a virtual service needs at least one line after it (ldirectord rejects one on the last line of the file as a duplicate)")
 			}
@@ -634,8 +638,7 @@ func (p *parser) netmask(b *vblock, line int, val string) {
 
 // endVirtual resolves what could not be resolved before the block's protocol
 // was known: the address and port, the fallback, and the real servers.
-// line is the last line read, which ldirectord names in a duplicate error.
-func (p *parser) endVirtual(b *vblock, line int) {
+func (p *parser) endVirtual(b *vblock) {
 	v := &b.v
 	dir := "virtual"
 	if v.IPv6 {
@@ -697,7 +700,6 @@ func (p *parser) endVirtual(b *vblock, line int) {
 		return
 	}
 	p.seen[id] = v.Line
-	_ = line
 	p.virtuals = append(p.virtuals, b)
 }
 

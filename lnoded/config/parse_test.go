@@ -588,7 +588,7 @@ func TestErrors(t *testing.T) {
 		{"supervised=1\n", []string{`lnoded.cf:1: supervised: expected yes or no, got "supervised=1"`}},
 		// Every error is reported, not only the first.
 		{"quiescent=maybe\nvirtual=192.0.2.10:80\n    real=192.0.2.20:80 drop\n    checkport=0\n    bogus\nfrobnicate\n", []string{
-			`lnoded.cf:1: quiescent:`, `lnoded.cf:4: checkport:`, `lnoded.cf:5: unknown directive in a virtual block: "bogus"`, `lnoded.cf:3: real: forwarding method`, `lnoded.cf:6: unknown directive "frobnicate"`,
+			`lnoded.cf:1: quiescent:`, `lnoded.cf:3: real: forwarding method`, `lnoded.cf:4: checkport:`, `lnoded.cf:5: unknown directive in a virtual block: "bogus"`, `lnoded.cf:6: unknown directive "frobnicate"`,
 		}},
 	}
 	for _, tt := range tests {

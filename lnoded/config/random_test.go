@@ -174,8 +174,48 @@ func randomFocused(rng *rand.Rand) string {
 			}
 			b.WriteString("    " + d + "=" + pickOne(rng, randRealAddrs) + pickOne(rng, randRealRests) + "\n")
 		default:
-			b.WriteString("    " + pickOne(rng, randVirtualDirs) + pickOne(rng, []string{"=", " = ", "= "}) + pickOne(rng, randValues) + "\n")
+			d := pickOne(rng, randVirtualDirs)
+			val := pickOne(rng, randValues)
+			if own, ok := randOwnValues[d]; ok && rng.IntN(10) < 7 {
+				val = pickOne(rng, own)
+			}
+			b.WriteString("    " + d + pickOne(rng, []string{"=", " = ", "= "}) + val + "\n")
 		}
 	}
 	return b.String()
+}
+
+// randOwnValues are values close to what each virtual directive takes, so
+// that more random files get past the first error.
+var randOwnValues = map[string][]string{
+	"request":          {`"/"`, `"index.html"`, `"a"b"`, `"/x y"`, `""`, `"http://192.0.2.1/"`, "/x"},
+	"receive":          {`"ok"`, `".*"`, `""`, `"a" b`},
+	"checktype":        {"connect", "negotiate", "on", "off", "ping", "external", "external-perl", "3", "0", "combined", "Connect", "connect x", "x-connect"},
+	"checkcommand":     {`"/bin/true"`, "/bin/true", `""`, "", `"/bin/x" y`},
+	"checktimeout":     {"1", "5", "0", "00", "x", "3s", "99999999999"},
+	"negotiatetimeout": {"1", "30", "0", "00", "x"},
+	"checkport":        {"1", "80", "65535", "65536", "0", "x80", "00080"},
+	"scheduler":        {"rr", "wlc", "sh", "RR", "x1", "Wrr", "mh "},
+	"persistent":       {"0", "300", "x", "30s", "99999999999"},
+	"netmask":          {"255.255.255.0", "255.255.255.255", "0.0.0.0", "255.0.255.0", "24", "64", "128", "129", "0", "255.255.255.256"},
+	"protocol":         {"tcp", "udp", "fwm", "TCP", "tcp6", " udp", "-udp"},
+	"ops":              {"yes", "no", "Yes", "yes "},
+	"service":          {"http", "https", "dns", "ftp", "sip", "none", "simpletcp", "http_proxy", "mysql", "HTTP", "http x", "gopher"},
+	"httpmethod":       {"GET", "HEAD", "get", "head", "POST", "GET x"},
+	"virtualhost":      {`"www.example.com"`, "www.example.com", `""`, "", `"a"b`},
+	"fallback":         {"192.0.2.9", "192.0.2.9:80", "192.0.2.9:80 masq", "192.0.2.9 ipip", "192.0.2.9:http", "localhost", "", "192.0.2.9:80 route", "a b gate", ":80"},
+	"fallback6":        {"[2001:db8::9]", "[2001:db8::9]:80", "[2001:db8::9]:80 masq", "2001:db8::9"},
+	"fallbackcommand":  {`"/bin/fb"`, "/bin/fb", `""`, ""},
+	"quiescent":        {"yes", "no", "1"},
+	"emailalert":       {"a@example.com", `"a@example.com"`, `""`, ""},
+	"emailalertfreq":   {"0", "60", "x", " 5", "5x"},
+	"emailalertstatus": {"all", "none", "starting,stopping", "running, reloading", "all,none", "", ",all", "all,"},
+	"cleanstop":        {"yes", "no", "maybe"},
+	"smtp":             {"mail.example.com", "192.0.2.25:25", "@x", ""},
+	"login":            {`"u"`, `""`, "u"},
+	"passwd":           {`"p"`, `""`},
+	"database":         {`"d"`, `""`},
+	"secret":           {`"s"`, `""`},
+	"load":             {`"cpu"`, `"-"`, `""`, `"a b"`},
+	"schedflags":       {"sh-port", "", "a b"},
 }
