@@ -143,9 +143,10 @@ func TestHTTPNewConnectionPerCheck(t *testing.T) {
 }
 
 func TestHTTPS(t *testing.T) {
-	var host, sni string
+	type seen struct{ host, sni string }
+	seenc := make(chan seen, 10)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, sni = r.Host, r.TLS.ServerName
+		seenc <- seen{r.Host, r.TLS.ServerName}
 		io.WriteString(w, "secure ok")
 	}))
 	cert := selfSigned(t, "www.example.org")
@@ -169,8 +170,8 @@ func TestHTTPS(t *testing.T) {
 		t.Errorf("String() = %q", c)
 	}
 	expect(t, c, true)
-	if host != "www.example.org" || sni != "" {
-		t.Errorf("Host %q, SNI %q; want www.example.org and none (the URL names an IP)", host, sni)
+	if s := <-seenc; s.host != "www.example.org" || s.sni != "" {
+		t.Errorf("Host %q, SNI %q; want www.example.org and none (the URL names an IP)", s.host, s.sni)
 	}
 	// ...and with InsecureTLS nothing is verified.
 	expect(t, mustNew(t, Config{Service: "https", Addr: addr, InsecureTLS: true}), true)
@@ -179,14 +180,14 @@ func TestHTTPS(t *testing.T) {
 }
 
 func TestHTTPProxy(t *testing.T) {
-	var uri string
+	uris := make(chan string, 1)
 	addr, _ := httpServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		uri = r.RequestURI
+		uris <- r.RequestURI
 		io.WriteString(w, "proxied")
 	}))
 	c := mustNew(t, Config{Service: "http_proxy", Addr: addr, Request: "http://origin.example/page", Receive: "proxied"})
 	expect(t, c, true)
-	if uri != "http://origin.example/page" {
+	if uri := <-uris; uri != "http://origin.example/page" {
 		t.Errorf("proxy saw request URI %q; want the absolute URL", uri)
 	}
 }
@@ -218,4 +219,24 @@ func TestHTTPBodyCap(t *testing.T) {
 	}))
 	expect(t, mustNew(t, Config{Service: "http", Addr: addr, Receive: "MARK", MaxBody: 104}), true)
 	expect(t, mustNew(t, Config{Service: "http", Addr: addr, Receive: "MARK", MaxBody: 50}), false)
+}
+
+func TestHTTPIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	hosts := make(chan string, 1)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hosts <- r.Host })}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	addr := netip.MustParseAddrPort(ln.Addr().String())
+	c := mustNew(t, Config{Service: "http", Addr: addr})
+	if !strings.Contains(c.String(), "http://[::1]:") {
+		t.Errorf("String() = %q", c)
+	}
+	expect(t, c, true)
+	if host := <-hosts; host != "[::1]" {
+		t.Errorf("Host %q; want [::1], the address without the port", host)
+	}
 }
