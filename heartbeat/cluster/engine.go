@@ -5,14 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/directord/directord/heartbeat/hacf"
+	"github.com/directord/directord/heartbeat/media"
+	"github.com/directord/directord/heartbeat/state"
 	"github.com/directord/directord/heartbeat/wire"
 )
 
 // ErrNotRunning is returned by requests made before Run or after it ended.
 var ErrNotRunning = errors.New("heartbeat engine is not running")
+
+// Link is one open heartbeat path; *media.Medium is one. It exists so
+// that tests can put links inside network namespaces or in memory.
+type Link interface {
+	Send(pkt []byte) error
+	ReadFrom(b []byte) (int, netip.AddrPort, error)
+	Close() error
+	String() string
+	Interface() string
+}
 
 // Engine is one running heartbeat node. Create it with New, run it with
 // Run; the other methods may be called from any goroutine.
@@ -22,18 +39,23 @@ type Engine struct {
 	log *slog.Logger
 	clk Clock
 
-	reqs chan request // to the Run loop
+	// Hooks for tests; nil in production.
+	openLink func(ctx context.Context, m hacf.Medium) (Link, error)
+	dropOut  func(m *wire.Message) bool // drop a first transmission
+	pingHost func(ctx context.Context, host string, interval time.Duration, seen func())
 
-	mu   sync.Mutex
-	snap Snapshot
+	reqs chan request // to the Run loop
+	done chan struct{}
+
+	mu      sync.Mutex
+	snap    Snapshot
+	running bool
 }
 
 type request struct {
-	kind    string // "standby", "takeover", "stop"
-	arg     Kind
-	ctx     context.Context
-	errc    chan error
-	payload any
+	kind string // "standby", "takeover", "stop"
+	arg  Kind
+	errc chan error
 }
 
 type systemClock struct{}
@@ -41,7 +63,8 @@ type systemClock struct{}
 func (systemClock) Now() time.Time                         { return time.Now() }
 func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
-// New checks cfg and returns an engine that is not yet running.
+// New checks cfg, fills in defaults and returns an engine that is not yet
+// running.
 func New(cfg Config, res Resources) (*Engine, error) {
 	if res == nil {
 		return nil, errors.New("cluster: no Resources")
@@ -49,7 +72,19 @@ func New(cfg Config, res Resources) (*Engine, error) {
 	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	e := &Engine{cfg: cfg, res: res, log: cfg.Logger, clk: cfg.Clock, reqs: make(chan request)}
+	cfg.Node = wire.NodeName(cfg.Node)
+	cfg.Peers = []string{wire.NodeName(cfg.Peers[0])}
+	for i := range cfg.Groups {
+		cfg.Groups[i].Owner = wire.NodeName(cfg.Groups[i].Owner)
+	}
+	cfg.Timing = cfg.Timing.withDefaults()
+	if cfg.HopFudge <= 0 {
+		cfg.HopFudge = 1
+	}
+	if cfg.StateDir == "" {
+		cfg.StateDir = state.DefaultDir
+	}
+	e := &Engine{cfg: cfg, res: res, log: cfg.Logger, clk: cfg.Clock, reqs: make(chan request), done: make(chan struct{})}
 	if e.log == nil {
 		e.log = slog.Default()
 	}
@@ -72,40 +107,224 @@ func (c *Config) check() error {
 	if c.Keyring == nil {
 		return errors.New("no authkeys keyring")
 	}
+	if len(c.Media) == 0 {
+		return errors.New("no heartbeat media")
+	}
+	seen := map[string]bool{}
+	for _, g := range c.Groups {
+		if g.Name == "" {
+			return errors.New("resource group with no name")
+		}
+		if seen[g.Name] {
+			return fmt.Errorf("resource group %q listed twice", g.Name)
+		}
+		seen[g.Name] = true
+		o := wire.NodeName(g.Owner)
+		if o != wire.NodeName(c.Node) && o != wire.NodeName(c.Peers[0]) {
+			return fmt.Errorf("resource group %q: owner %q is not a cluster node", g.Name, g.Owner)
+		}
+	}
+	t := c.Timing.withDefaults()
+	if t.DeadTime <= t.Keepalive {
+		return fmt.Errorf("deadtime %v must exceed keepalive %v", t.DeadTime, t.Keepalive)
+	}
 	return nil
+}
+
+func (t Timing) withDefaults() Timing {
+	if t == (Timing{}) {
+		return DefaultTiming()
+	}
+	if t.Keepalive <= 0 {
+		t.Keepalive = time.Second
+	}
+	if t.DeadTime <= 0 {
+		t.DeadTime = 30 * time.Second
+	}
+	if t.WarnTime <= 0 {
+		t.WarnTime = t.DeadTime / 2
+	}
+	if t.InitDead <= 0 {
+		t.InitDead = 2 * t.DeadTime
+	}
+	if t.MaxRexmitDelay <= 0 {
+		t.MaxRexmitDelay = min(250*time.Millisecond, t.Keepalive)
+	}
+	if t.DeadPing <= 0 {
+		t.DeadPing = t.DeadTime
+	}
+	return t
 }
 
 // Run runs the node until ctx ends or Stop completes. Cancelling ctx is a
 // crash as far as the peer can tell: nothing is released and no goodbye
-// is sent (the daemon calls Stop for a graceful shutdown).
+// is sent (the daemon calls Stop for a graceful shutdown). Run may be
+// called once.
 func (e *Engine) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return ctx.Err()
+	e.mu.Lock()
+	if e.running {
+		e.mu.Unlock()
+		return errors.New("cluster: Run called twice")
+	}
+	e.running = true
+	e.mu.Unlock()
+	defer close(e.done)
+
+	uuid, err := state.LoadOrCreateUUID(filepath.Join(e.cfg.StateDir, state.UUIDFile))
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	gen, err := state.NextGeneration(filepath.Join(e.cfg.StateDir, state.GenerationFile), e.clk.Now)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	links := make([]Link, 0, len(e.cfg.Media))
+	// Every goroutine started below is owned here: cancel, close the
+	// sockets they read, wait for them.
+	defer func() {
+		cancel()
+		for _, l := range links {
+			l.Close()
+		}
+		wg.Wait()
+	}()
+	for _, m := range e.cfg.Media {
+		var l Link
+		if e.openLink != nil {
+			l, err = e.openLink(ctx, m)
+		} else {
+			var md *media.Medium
+			md, err = media.Open(ctx, m)
+			if err == nil {
+				l = md
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("cluster: %w", err)
+		}
+		links = append(links, l)
+	}
+
+	n := newNode(e, uuid, gen, links)
+	in := make(chan inbound, 64)
+	for i, l := range links {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			readLoop(ctx, i, l, in, e.log)
+		}()
+	}
+	// Closing the links unblocks the readers once ctx ends.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		<-ctx.Done()
+		for _, l := range links {
+			l.Close()
+		}
+	}()
+
+	spawn := func(f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+
+	pings := make(chan pingSeen, 16)
+	for _, h := range n.pingHosts() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.pinger(ctx, h, pings)
+		}()
+	}
+
+	return n.loop(ctx, in, spawn, pings)
 }
 
-// Standby gives up the groups kind names to the peer, as hb_standby does.
-// It returns once the request is sent; ownership changes asynchronously.
+type inbound struct {
+	link int
+	pkt  []byte
+}
+
+func readLoop(ctx context.Context, i int, l Link, in chan<- inbound, log *slog.Logger) {
+	buf := make([]byte, media.MaxDatagram)
+	for {
+		n, _, err := l.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			log.Warn("heartbeat read failed", "link", l.String(), "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond): // avoid spinning on a broken socket
+			}
+			continue
+		}
+		pkt := append([]byte(nil), buf[:n]...)
+		select {
+		case in <- inbound{link: i, pkt: pkt}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// Standby gives up the groups kind names to the peer, as hb_standby does
+// (failback means foreign). It returns once the request is sent;
+// ownership changes asynchronously (watch State or OnEvent).
 func (e *Engine) Standby(ctx context.Context, kind Kind) error {
+	if !kind.valid() {
+		return fmt.Errorf("cluster: bad standby kind %q", kind)
+	}
 	return e.do(ctx, request{kind: "standby", arg: kind})
 }
 
-// Takeover takes the groups kind names from the peer, as hb_takeover does.
+// Takeover asks the peer to hand over the groups kind names, as
+// hb_takeover does.
 func (e *Engine) Takeover(ctx context.Context, kind Kind) error {
+	if !kind.valid() {
+		return fmt.Errorf("cluster: bad takeover kind %q", kind)
+	}
 	return e.do(ctx, request{kind: "takeover", arg: kind})
+}
+
+func (k Kind) valid() bool {
+	switch k {
+	case All, Local, Foreign, Failback:
+		return true
+	}
+	return false
 }
 
 // Stop shuts the node down gracefully: it releases every group it holds,
 // tells the peer (which takes them at once, without waiting for deadtime)
-// and makes Run return nil.
+// and makes Run return nil. It returns when Run has returned or ctx ends.
 func (e *Engine) Stop(ctx context.Context) error {
-	return e.do(ctx, request{kind: "stop"})
+	if err := e.do(ctx, request{kind: "stop"}); err != nil {
+		return err
+	}
+	select {
+	case <-e.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (e *Engine) do(ctx context.Context, r request) error {
-	r.ctx = ctx
 	r.errc = make(chan error, 1)
 	select {
 	case e.reqs <- r:
+	case <-e.done:
+		return ErrNotRunning
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -127,3 +346,21 @@ func (e *Engine) State() Snapshot {
 	s.Peer.Links = append([]LinkState(nil), s.Peer.Links...)
 	return s
 }
+
+// job is resource work run in its own goroutine, one at a time, so the
+// loop keeps sending heartbeats while scripts run.
+type job struct {
+	name string
+	// start runs in the loop when the job is about to run and returns
+	// the work to do outside it; nil means nothing to run.
+	start func() func(ctx context.Context) any
+	// then runs in the loop with the work's result.
+	then func(result any)
+}
+
+type jobResult struct {
+	j   job
+	out any
+}
+
+func randOffset() uint64 { return rand.Uint64N(ackDiv) }

@@ -1,0 +1,340 @@
+package cluster
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/directord/directord/heartbeat/hacf"
+	"github.com/directord/directord/heartbeat/proto"
+	"github.com/directord/directord/heartbeat/wire"
+)
+
+// These tests run two engines over in-memory links (memNet stands in for
+// UDP) with real time at millisecond timings; the netns tests repeat the
+// important scenarios over real sockets and against Heartbeat itself.
+
+const (
+	gA = "192.0.2.10" // owned by nodea
+	gB = "192.0.2.20" // owned by nodeb
+)
+
+const long = 5 * time.Second // generous bound for anything that should take ~100 ms
+
+func pair(t *testing.T, nmedia int, fb hacf.AutoFailback) (*memNet, *testNode, *testNode) {
+	mn := newMemNet()
+	da, db := t.TempDir(), t.TempDir()
+	a := startMem(t, mn, memConfig("nodea", "nodeb", nmedia, fb, da), newRecorder("a"), nil)
+	b := startMem(t, mn, memConfig("nodeb", "nodea", nmedia, fb, db), newRecorder("b"), nil)
+	return mn, a, b
+}
+
+func settled(a, b *testNode) func() bool {
+	return func() bool {
+		return a.res.holds(gA) && b.res.holds(gB) && a.e.State().Stable && b.e.State().Stable
+	}
+}
+
+func TestColdStartGivesEachOwnerItsGroup(t *testing.T) {
+	_, a, b := pair(t, 1, hacf.FailbackOn)
+	waitFor(t, long, "each node to hold its own group", settled(a, b))
+	if a.res.holds(gB) || b.res.holds(gA) {
+		t.Fatalf("a group is held twice: a=%s b=%s", a.res.callLog(), b.res.callLog())
+	}
+	if !a.log.has("Link nodeb:eth0 up.") || !b.log.has("Link nodea:eth0 up.") {
+		t.Error("no link-up log lines")
+	}
+	st := a.e.State()
+	if st.Peer.Status != StatusActive || st.Holding != "local" || st.Peer.Holding != "local" || len(st.Peer.Links) != 1 || !st.Peer.Links[0].Up {
+		t.Errorf("snapshot: %+v", st)
+	}
+	if st.Peer.DeadTime != 100*time.Millisecond {
+		t.Errorf("peer deadtime %v, want the advertised 100ms", st.Peer.DeadTime)
+	}
+}
+
+func TestSingleNodeTakesAllAfterInitdead(t *testing.T) {
+	mn := newMemNet()
+	a := startMem(t, mn, memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir()), newRecorder("a"), nil)
+	waitFor(t, long, "nodea to take both groups", func() bool { return a.res.holds(gA) && a.res.holds(gB) })
+	if !a.log.has("nothing heard within initdead") {
+		t.Error("no initdead log")
+	}
+}
+
+func killAndRestart(t *testing.T, fb hacf.AutoFailback) {
+	mn, a, b := pair(t, 1, fb)
+	waitFor(t, long, "settled", settled(a, b))
+	a.kill()
+	d := waitFor(t, long, "nodeb to take nodea's group", func() bool { return b.res.holds(gA) && b.res.holds(gB) })
+	t.Logf("failover after kill: %v (deadtime 100ms)", d)
+	if !b.log.has("node nodea: is dead") || !b.log.has("Link nodea:eth0 dead.") {
+		t.Error("death not logged")
+	}
+	// nodea comes back with the same state directory: a new generation.
+	a2 := startMem(t, mn, memConfig("nodea", "nodeb", 1, fb, a.dir), newRecorder("a2"), nil)
+	waitFor(t, long, "both stable after restart", func() bool {
+		return a2.e.State().Stable && b.e.State().Stable && a2.e.State().Peer.Status == StatusActive
+	})
+	if fb == hacf.FailbackOn {
+		waitFor(t, long, "failback to nodea", func() bool { return a2.res.holds(gA) && !b.res.holds(gA) })
+		if !b.log.has("Auto failback triggered") {
+			t.Error("no failback log")
+		}
+	} else {
+		time.Sleep(500 * time.Millisecond) // several deadtimes: nothing may move
+		if a2.res.holds(gA) || !b.res.holds(gA) || !b.res.holds(gB) {
+			t.Fatalf("auto_failback off moved resources: a2=%s b=%s", a2.res.callLog(), b.res.callLog())
+		}
+	}
+	if !b.log.has("Heartbeat restart on node nodea") && !b.log.has("Status update for node nodea") {
+		t.Error("restart not noticed")
+	}
+}
+
+func TestKillFailoverAndFailbackOn(t *testing.T)  { killAndRestart(t, hacf.FailbackOn) }
+func TestKillFailoverAndFailbackOff(t *testing.T) { killAndRestart(t, hacf.FailbackOff) }
+
+func TestStandbyAndTakeover(t *testing.T) {
+	_, a, b := pair(t, 1, hacf.FailbackOff)
+	waitFor(t, long, "settled", settled(a, b))
+	ctx := context.Background()
+	if err := a.e.Standby(ctx, All); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, long, "nodeb to hold everything", func() bool {
+		return b.res.holds(gA) && b.res.holds(gB) && !a.res.holds(gA) && a.e.State().Stable && b.e.State().Stable
+	})
+	if got := a.e.State().Holding; got != "none" {
+		t.Errorf("nodea holding %q", got)
+	}
+	if err := a.e.Takeover(ctx, Local); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, long, "nodea to take its own group back", func() bool {
+		return a.res.holds(gA) && !b.res.holds(gA) && b.res.holds(gB) && a.e.State().Stable && b.e.State().Stable
+	})
+	if a.res.holds(gB) {
+		t.Error("takeover local took the foreign group too")
+	}
+	// Takeover all from nodea: everything moves to nodea.
+	if err := a.e.Takeover(ctx, All); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, long, "nodea to hold everything", func() bool {
+		return a.res.holds(gA) && a.res.holds(gB) && !b.res.holds(gB) && a.e.State().Stable && b.e.State().Stable
+	})
+	if err := a.e.Standby(ctx, "bogus"); err == nil {
+		t.Error("bad kind accepted")
+	}
+}
+
+func TestGracefulStopHandsOverAtOnce(t *testing.T) {
+	mn := newMemNet()
+	cfgA := memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir())
+	cfgB := memConfig("nodeb", "nodea", 1, hacf.FailbackOn, t.TempDir())
+	// A long deadtime shows the handover does not wait for it.
+	for _, c := range []*Config{&cfgA, &cfgB} {
+		c.Timing.DeadTime, c.Timing.WarnTime = 3*time.Second, time.Second
+	}
+	a := startMem(t, mn, cfgA, newRecorder("a"), nil)
+	b := startMem(t, mn, cfgB, newRecorder("b"), nil)
+	waitFor(t, long, "settled", settled(a, b))
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), long)
+	defer cancel()
+	if err := a.e.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a.res.holds(gA) {
+		t.Fatal("nodea still holds its group after Stop")
+	}
+	d := waitFor(t, long, "nodeb to take nodea's group", func() bool { return b.res.holds(gA) })
+	t.Logf("graceful handover %v after Stop began (deadtime 3s)", time.Since(start))
+	if d > 2*time.Second {
+		t.Errorf("handover took %v: it waited for deadtime", d)
+	}
+	if !b.log.has("Received shutdown notice from 'nodea'.") {
+		t.Error("no shutdown notice logged")
+	}
+	select {
+	case err := <-a.errc:
+		if err != nil {
+			t.Errorf("Run after Stop: %v", err)
+		}
+		a.errc <- err
+	case <-time.After(long):
+		t.Error("Run did not return after Stop")
+	}
+	if b.log.has("is dead") {
+		t.Error("nodeb declared nodea dead after a graceful stop")
+	}
+}
+
+func TestWrongKeyRejected(t *testing.T) {
+	mn := newMemNet()
+	cfgB := memConfig("nodeb", "nodea", 1, hacf.FailbackOn, t.TempDir())
+	cfgB.Keyring = wire.NewKeyring(wire.Key{Num: 1, Method: wire.SHA1, Secret: []byte("other-key")})
+	a := startMem(t, mn, memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir()), newRecorder("a"), nil)
+	b := startMem(t, mn, cfgB, newRecorder("b"), nil)
+	waitFor(t, long, "rejection logged", func() bool { return a.log.has("authentication failed") && b.log.has("authentication failed") })
+	waitFor(t, long, "both to take everything (no peer)", func() bool { return a.res.holds(gB) && b.res.holds(gA) })
+	if a.log.has("Link nodeb") {
+		t.Error("a link came up with a wrong key")
+	}
+}
+
+func TestLostPacketIsRetransmitted(t *testing.T) {
+	mn := newMemNet()
+	var dropped atomic.Int32
+	drop := func(e *Engine) {
+		e.dropOut = func(m *wire.Message) bool {
+			// Lose the first "resource" nodeb sends: without it nodea
+			// cannot learn nodeb's state except by asking again.
+			if m.Type() == proto.TypeResource && dropped.Load() == 0 {
+				dropped.Add(1)
+				return true
+			}
+			return false
+		}
+	}
+	a := startMem(t, mn, memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir()), newRecorder("a"), nil)
+	b := startMem(t, mn, memConfig("nodeb", "nodea", 1, hacf.FailbackOn, t.TempDir()), newRecorder("b"), drop)
+	waitFor(t, long, "settled", settled(a, b))
+	waitFor(t, long, "the retransmission", func() bool { return a.log.has("Retransmitted message") })
+	if dropped.Load() != 1 {
+		t.Fatalf("dropped %d", dropped.Load())
+	}
+	if !a.log.has("Retransmitted message") {
+		t.Error("nodea never received a retransmission")
+	}
+}
+
+func TestOneLinkCutMovesNothing(t *testing.T) {
+	mn, a, b := pair(t, 2, hacf.FailbackOn)
+	waitFor(t, long, "settled", settled(a, b))
+	waitFor(t, long, "both links up", func() bool { return b.log.has("Link nodea:eth1 up.") })
+	mn.setCut(1, true)
+	waitFor(t, long, "link dead logged", func() bool { return b.log.has("Link nodea:eth1 dead.") && a.log.has("Link nodeb:eth1 dead.") })
+	time.Sleep(400 * time.Millisecond) // four deadtimes
+	if b.res.holds(gA) || a.res.holds(gB) || b.log.has("is dead") {
+		t.Fatalf("cutting one of two links moved resources: a=%s b=%s", a.res.callLog(), b.res.callLog())
+	}
+	if s := b.e.State(); s.Peer.Links[1].Up || !s.Peer.Links[0].Up || s.Peer.Status != StatusActive {
+		t.Errorf("link state %+v", s.Peer)
+	}
+	mn.setCut(1, false)
+	waitFor(t, long, "link back", func() bool { return b.e.State().Peer.Links[1].Up })
+	// All links cut: both take over and say so loudly.
+	mn.setCut(0, true)
+	mn.setCut(1, true)
+	waitFor(t, long, "split brain", func() bool { return b.res.holds(gA) && a.res.holds(gB) })
+	if !b.log.has("split brain") {
+		t.Error("split brain not logged")
+	}
+}
+
+func TestIpfailFewerPingNodesGivesUp(t *testing.T) {
+	mn := newMemNet()
+	var aSees atomic.Bool
+	aSees.Store(true)
+	pingHook := func(sees func() bool) func(*Engine) {
+		return func(e *Engine) {
+			e.pingHost = func(ctx context.Context, host string, iv time.Duration, seen func()) {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(iv):
+						if sees() {
+							seen()
+						}
+					}
+				}
+			}
+		}
+	}
+	cfgA := memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir())
+	cfgB := memConfig("nodeb", "nodea", 1, hacf.FailbackOn, t.TempDir())
+	cfgA.PingNodes = []string{"198.51.100.254"}
+	cfgB.PingNodes = []string{"198.51.100.254"}
+	a := startMem(t, mn, cfgA, newRecorder("a"), pingHook(aSees.Load))
+	b := startMem(t, mn, cfgB, newRecorder("b"), pingHook(func() bool { return true }))
+	waitFor(t, long, "settled", settled(a, b))
+	waitFor(t, long, "counts exchanged", func() bool { return a.e.State().PeerPingCount == 1 && b.e.State().PingCount == 1 })
+	// nodea's public side goes away: it sees no ping node, nodeb does.
+	aSees.Store(false)
+	waitFor(t, long, "nodea to give its group to nodeb", func() bool { return b.res.holds(gA) && !a.res.holds(gA) })
+	if !a.log.has("Giving up because we") {
+		t.Error("no ipfail giveup log on nodea")
+	}
+	if s := a.e.State(); s.PingCount != 0 || s.PeerPingCount != 1 {
+		t.Errorf("ping counts %d/%d", s.PingCount, s.PeerPingCount)
+	}
+	// Back again: auto_failback on returns the group.
+	aSees.Store(true)
+	waitFor(t, long, "failback after ping node returns", func() bool { return a.res.holds(gA) && !b.res.holds(gA) })
+}
+
+func TestStonithFailureBlocksTakeover(t *testing.T) {
+	dir := t.TempDir()
+	flag := filepath.Join(dir, "allow")
+	script := filepath.Join(dir, "stonith.sh")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"reset $1\" >> "+dir+"/calls\ntest -e "+flag+" || { echo 'device unreachable' >&2; exit 1; }\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mn := newMemNet()
+	cfgB := memConfig("nodeb", "nodea", 1, hacf.FailbackOn, t.TempDir())
+	cfgB.StonithCmd = []string{script}
+	a := startMem(t, mn, memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir()), newRecorder("a"), nil)
+	b := startMem(t, mn, cfgB, newRecorder("b"), nil)
+	waitFor(t, long, "settled", settled(a, b))
+	a.kill()
+	waitFor(t, long, "stonith failure logged", func() bool { return b.log.has("STONITH of nodea failed") })
+	if !strings.Contains(b.log.String(), "device unreachable") {
+		t.Error("the command's reason is not in the log")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if b.res.holds(gA) {
+		t.Fatal("took over although STONITH failed")
+	}
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "takeover after STONITH succeeds", func() bool { return b.res.holds(gA) })
+	calls, _ := os.ReadFile(filepath.Join(dir, "calls"))
+	if !strings.Contains(string(calls), "reset nodea") {
+		t.Errorf("stonith calls: %q", calls)
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	good := memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir())
+	for name, mut := range map[string]func(*Config){
+		"no node":      func(c *Config) { c.Node = "" },
+		"self as peer": func(c *Config) { c.Peers = []string{"NodeA"} },
+		"two peers":    func(c *Config) { c.Peers = []string{"nodeb", "nodec"} },
+		"no keys":      func(c *Config) { c.Keyring = nil },
+		"no media":     func(c *Config) { c.Media = nil },
+		"bad owner":    func(c *Config) { c.Groups = []Group{{Name: "x", Owner: "nodec"}} },
+		"dup group":    func(c *Config) { c.Groups = []Group{{Name: "x", Owner: "nodea"}, {Name: "x", Owner: "nodeb"}} },
+		"deadtime":     func(c *Config) { c.Timing.DeadTime = c.Timing.Keepalive },
+	} {
+		c := good
+		c.Groups = append([]Group(nil), good.Groups...)
+		mut(&c)
+		if _, err := New(c, newRecorder("x")); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := New(good, nil); err == nil {
+		t.Error("nil Resources accepted")
+	}
+	if _, err := New(good, newRecorder("x")); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,213 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+
+	probing "github.com/prometheus-community/pro-bing"
+
+	"github.com/directord/directord/heartbeat/hacf"
+
+	"github.com/directord/directord/heartbeat/wire"
+)
+
+// ipfail's messages (contrib/ipfail/ipfail.c), sent node to node.
+const (
+	typeNumPing     = "num_ping_nodes"
+	typeYouAreDead  = "you_are_dead"
+	typeAbortGiveup = "abort_giveup"
+	fieldNumPing    = "num_ping"
+)
+
+func (n *node) pingConfigured() bool {
+	return len(n.cfg.PingNodes)+len(n.cfg.PingGroups) > 0
+}
+
+// pingHosts lists every host to ping, ping nodes first, each once.
+func (n *node) pingHosts() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(h string) {
+		if !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
+	for _, h := range n.cfg.PingNodes {
+		add(h)
+	}
+	for _, g := range n.cfg.PingGroups {
+		for _, h := range g.Hosts {
+			add(h)
+		}
+	}
+	return out
+}
+
+// pingTick recomputes which ping nodes are up (a reply within deadping)
+// and the ipfail count: ping nodes up plus ping groups with a host up.
+func (n *node) pingTick(now time.Time) {
+	if !n.pingConfigured() {
+		return
+	}
+	for _, h := range n.pingHosts() {
+		last, ok := n.pingLast[h]
+		up := ok && now.Sub(last) <= n.t.DeadPing
+		if up != n.pingUp[h] {
+			n.pingUp[h] = up
+			st := "dead"
+			if up {
+				st = "up"
+			}
+			n.event(EventPing, slog.LevelInfo, fmt.Sprintf("Ping node %s now has status %s", h, st), "ping", h)
+		}
+	}
+	count := 0
+	for _, h := range n.cfg.PingNodes {
+		if n.pingUp[h] {
+			count++
+		}
+	}
+	for _, g := range n.cfg.PingGroups {
+		for _, h := range g.Hosts {
+			if n.pingUp[h] {
+				count++
+				break
+			}
+		}
+	}
+	if count != n.pingCount {
+		n.pingCount = count
+		n.askPingNodes()
+	}
+}
+
+// askPingNodes tells the peer how many ping nodes we see; it answers by
+// comparing with its own count (ask_ping_nodes).
+func (n *node) askPingNodes() {
+	if !n.pingConfigured() || n.pDead || !n.pHeard {
+		return
+	}
+	n.log.Info("Asking other side for ping node count.", "ours", n.pingCount)
+	n.send(wire.New(typeNumPing).Add(wire.FieldDest, n.peer).Add(fieldNumPing, strconv.Itoa(n.pingCount)))
+}
+
+func (n *node) ipfailNumPing(m *wire.Message) {
+	s, _ := m.Get(fieldNumPing)
+	theirs, ok := parseUint(s)
+	if !ok {
+		n.log.Warn("num_ping_nodes with a bad count ignored", "num_ping", s)
+		return
+	}
+	n.peerPingCount, n.peerPingKnown = theirs, true
+	if !n.pingConfigured() {
+		return
+	}
+	switch {
+	case n.pingCount > theirs:
+		n.log.Info("Telling other node that we have more visible ping nodes.", "ours", n.pingCount, "theirs", theirs)
+		n.send(wire.New(typeYouAreDead).Add(wire.FieldDest, n.peer))
+	case n.pingCount < theirs:
+		n.log.Info("Giving up because we have less visible ping nodes.", "ours", n.pingCount, "theirs", theirs)
+		n.delayGiveup(rscAll)
+	default:
+		n.log.Info("Ping node count is balanced.", "count", theirs)
+		n.send(wire.New(typeAbortGiveup).Add(wire.FieldDest, n.peer))
+		if !n.giveupAt.IsZero() {
+			n.abortGiveup()
+		} else if n.rs == rStable && n.going == sbNot && n.iHold&rscForeign != 0 && n.otherStable {
+			// Balanced again: hand foreign groups back as auto_failback wants.
+			if n.cfg.AutoFailback == hacf.FailbackOn {
+				n.log.Info("Giving up foreign resources (auto_failback).")
+				n.delayGiveup(rscForeign)
+			}
+		}
+	}
+}
+
+// delayGiveup goes standby after two keepalives, as ipfail does, so that
+// a balanced count arriving meanwhile can cancel it.
+func (n *node) delayGiveup(bits int) {
+	n.giveupAt = n.now().Add(2 * n.t.Keepalive)
+	n.giveupBits = bits
+}
+
+func (n *node) abortGiveup() {
+	if !n.giveupAt.IsZero() {
+		n.log.Info("Aborted delayed giveup")
+	}
+	n.giveupAt = time.Time{}
+}
+
+func (n *node) giveup() {
+	bits := n.giveupBits
+	if n.rs != rStable || n.going != sbNot || !n.otherStable || n.pDead {
+		// Not now; ipfail retries when the peer is next stable.
+		n.giveupAt = n.now().Add(n.t.Keepalive)
+		if n.pDead {
+			n.giveupAt = time.Time{}
+		}
+		return
+	}
+	n.giveupAt = time.Time{}
+	if n.iHold&bits == 0 {
+		return
+	}
+	n.event(EventPing, slog.LevelWarn, fmt.Sprintf("ipfail: %s sees more ping nodes (%d against our %d): going standby [%s]", n.peer, n.peerPingCount, n.pingCount, rscName(bits)))
+	n.send(wire.New("ask_resources").Add(wire.FieldRscHold, rscName(bits)).Add(wire.FieldInfo, "me"))
+}
+
+// pinger pings host every keepalive until ctx ends, reporting replies.
+func (e *Engine) pinger(ctx context.Context, host string, seen chan<- pingSeen) {
+	report := func() {
+		select {
+		case seen <- pingSeen{host: host, at: e.clk.Now()}:
+		default: // the loop is busy; the next reply will do
+		}
+	}
+	interval := e.cfg.Timing.Keepalive
+	if e.pingHost != nil {
+		e.pingHost(ctx, host, interval, report)
+		return
+	}
+	for ctx.Err() == nil {
+		p, err := probing.NewPinger(host)
+		if err == nil {
+			p.SetPrivileged(true)
+			p.Interval = interval
+			p.RecordRtts = false
+			p.OnRecv = func(*probing.Packet) { report() }
+			err = p.RunWithContext(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
+			e.log.Warn("ping node: cannot ping", "host", host, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second): // retry, e.g. after a name lookup failure
+		}
+	}
+}
+
+// runStonith runs the STONITH command and reports why it failed.
+func runStonith(ctx context.Context, argv []string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if len(msg) > 200 {
+			msg = msg[:200]
+		}
+		if msg != "" {
+			return fmt.Errorf("%s: %w: %s", argv[0], err, msg)
+		}
+		return fmt.Errorf("%s: %w", argv[0], err)
+	}
+	return nil
+}
