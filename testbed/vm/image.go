@@ -24,7 +24,7 @@ const metaPackage = "linux-image-cloud-amd64"
 
 // imageFormat is mixed into the base initramfs cache key; bump it whenever
 // the layout of the base image changes.
-const imageFormat = "directord-vm-base-4"
+const imageFormat = "directord-vm-base-6"
 
 //go:embed init.sh
 var initScript []byte
@@ -364,6 +364,11 @@ func (c *Config) baseInitramfs(dir string, img *Image, modDir string, mods []mod
 	if err := a.symlink("bin/sh", "busybox"); err != nil {
 		return "", err
 	}
+	// The kernel runs /sbin/modprobe to autoload modules (IPVS asks for
+	// ip_vs_<scheduler>); busybox's reads the modules.dep written below.
+	if err := a.symlink("sbin/modprobe", "/bin/busybox"); err != nil {
+		return "", err
+	}
 	// Tools still use /var/run (iproute2's netns directory among them).
 	if err := a.symlink("var/run", "../run"); err != nil {
 		return "", err
@@ -379,7 +384,7 @@ func (c *Config) baseInitramfs(dir string, img *Image, modDir string, mods []mod
 		if err := a.hostFile(guestMods+m.rel, filepath.Join(modDir, m.rel), 0o644); err != nil {
 			return "", err
 		}
-		load.WriteString(m.rel + "\n")
+		load.WriteString(m.name + "\n")
 	}
 	if err := a.file(guestMods+"modules.dep", 0o644, modulesDep(mods)); err != nil {
 		return "", err
