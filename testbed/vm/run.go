@@ -112,9 +112,10 @@ func Run(ctx context.Context, job Job) (Result, error) {
 }
 
 // Run boots a fresh guest, runs job in it and returns its result once the job
-// exits. A guest that panics, hangs until ctx is done, or stops without
-// reporting the job's exit status is an error quoting the console's last
-// lines. A job that exits non-zero is not an error: see Result.ExitCode.
+// exits. A guest that panics, hangs until ctx is done (the error then wraps
+// ctx.Err()), or stops without reporting the job's exit status is an error
+// quoting the console's last lines. A job that exits non-zero is not an
+// error: see Result.ExitCode.
 func (c *Config) Run(ctx context.Context, job Job) (Result, error) {
 	qemu, err := c.qemuPath()
 	if err != nil {
@@ -216,21 +217,21 @@ func (c *Config) Run(ctx context.Context, job Job) (Result, error) {
 		}
 		return res, nil
 	}
-	var why string
+	var cause error
 	switch {
 	case ctxErr != nil:
-		why = fmt.Sprintf("guest did not finish: %v", ctxErr)
+		cause = fmt.Errorf("guest did not finish: %w", ctxErr)
 	case waitErr != nil:
-		why = fmt.Sprintf("qemu failed (%v) without the job's exit marker", waitErr)
+		cause = fmt.Errorf("qemu failed without the job's exit marker: %w", waitErr)
 	default:
-		why = "guest stopped without the job's exit marker (kernel panic or init failure?)"
+		cause = errors.New("guest stopped without the job's exit marker (kernel panic or init failure?)")
 	}
-	msg := fmt.Sprintf("vm: %s after %v", why, time.Since(start).Round(time.Millisecond))
+	detail := fmt.Sprintf(" after %v", time.Since(start).Round(time.Millisecond))
 	if s := strings.TrimSpace(stderr.String()); s != "" {
-		msg += "\nqemu stderr:\n" + s
+		detail += "\nqemu stderr:\n" + s
 	}
-	msg += "\nlast console lines:\n" + strings.Join(con.lastLines(), "\n")
-	return res, errors.New(msg)
+	detail += "\nlast console lines:\n" + strings.Join(con.lastLines(), "\n")
+	return res, fmt.Errorf("vm: %w%s", cause, detail)
 }
 
 // kernelCmdline keeps boot short and quiet: no KASLR or mitigation work that

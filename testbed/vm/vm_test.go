@@ -3,6 +3,7 @@ package vm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -126,7 +127,7 @@ func TestRunTimeout(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	_, err := Run(ctx, Job{Path: "/usr/bin/busybox", GuestPath: "/job/bin/sh", Args: []string{"-c", "sleep 600"}})
-	if err == nil || !strings.Contains(err.Error(), "did not finish") {
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "did not finish") {
 		t.Fatalf("err = %v, want a timeout", err)
 	}
 }
