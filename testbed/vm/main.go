@@ -71,13 +71,17 @@ func ipvsFamily() error {
 // stdout as it comes, and exits with the guest's exit status. The guest
 // starts in the same working directory, which holds a copy of ./testdata
 // when there is one. Environment variables named DIRECTORD_* and the Go
-// runtime's GO* tuning variables are passed in.
+// runtime's GO* tuning variables are passed in. Coverage data and profiles
+// the binary writes (-cover, -coverprofile, -cpuprofile, …) are copied back
+// to the host. The go command does not cache the results of a package run
+// in the guest, so kernel tests always run.
 //
 // DIRECTORD_VM=always runs in the guest even when the host has IPVS;
 // DIRECTORD_VM=never runs on the host regardless (tests then see no IPVS).
 // DIRECTORD_VM_DEBUG=1 copies the guest's whole console, boot and kernel
-// messages included, to stderr. A missing prerequisite (qemu, the kernel package) fails the run
-// with a message on stderr naming what to install; it never skips.
+// messages included, to stderr. A missing prerequisite (qemu, the kernel
+// package) fails the run with a message on stderr naming what to install; it
+// never skips.
 //
 // Main does not return.
 func Main(m *testing.M) {
