@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -120,3 +121,37 @@ func BenchmarkHTTPCheck(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkScheduler measures the scheduler's own cost per check: 10,000
+// jobs whose checks return at once, each due again immediately.
+func BenchmarkScheduler(b *testing.B) {
+	var n atomic.Int64
+	counting := countingChecker{&n}
+	s := NewScheduler(SchedulerConfig{Concurrency: 256, Jitter: -1})
+	jobs := make([]Job, 10000)
+	for i := range jobs {
+		jobs[i] = Job{ID: fmt.Sprint(i), Checker: counting, Interval: time.Nanosecond}
+	}
+	s.Update(jobs)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	b.ResetTimer()
+	cpu0, t0 := cpuTime(), time.Now()
+	go func() { done <- s.Run(ctx) }()
+	for n.Load() < int64(b.N) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	<-done
+	cpu, wall := cpuTime()-cpu0, time.Since(t0)
+	b.ReportMetric(float64(n.Load())/wall.Seconds(), "checks/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(n.Load()), "cpu-ns/check")
+}
+
+type countingChecker struct{ n *atomic.Int64 }
+
+func (c countingChecker) Check(context.Context) Result {
+	c.n.Add(1)
+	return Result{Up: true}
+}
+func (countingChecker) String() string { return "counting" }
