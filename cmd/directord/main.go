@@ -34,7 +34,11 @@ func commands() []command {
 		{"check", "validate the configuration and print a summary of it", runCheck},
 		{"import", "convert an /etc/ha.d directory into directord's YAML", runImport},
 		{"realserver", "prepare this host as an LVS-DR real server (VIP on lo, ARP sysctls)", runRealserver},
+		{"run", "run the director daemon: heartbeat, resource groups, IPVS sync, watchdog, control socket", runRun},
 		{"status", "print the IPVS table (as ipvsadm -Ln does) and, with a daemon, HA and check state", runStatus},
+		{"standby", "give resource groups up to the peer (hb_standby)", runStandby},
+		{"takeover", "take resource groups over from the peer (hb_takeover)", runTakeover},
+		{"reload", "make the daemon read its configuration again (as SIGHUP does)", runReload},
 		{"testbed", "run the LVS-DR testbed in network namespaces (in a VM when this kernel has no IPVS)", runTestbed},
 		{"version", "print the version", runVersion},
 	}

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"time"
 
+	"github.com/directord/directord/internal/control"
 	"github.com/directord/directord/ipvs"
 )
 
@@ -15,7 +17,7 @@ import (
 const statusTimeout = 10 * time.Second
 
 func runStatus(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("status", "[-n] [--stats|--rate|--thresholds|--persistent-conn] [--exact] [--nosort] [--save] [-o text|json]", stderr)
+	fs := newFlagSet("status", "[-n] [--stats|--rate|--thresholds|--persistent-conn] [--exact] [--nosort] [--save] [-o text|json] [--socket PATH] [--kernel]", stderr)
 	fs.Bool("n", true, "numeric output (always on; accepted for ipvsadm compatibility)")
 	stats := fs.Bool("stats", false, "show counters, as ipvsadm -Ln --stats")
 	rate := fs.Bool("rate", false, "show rates, as ipvsadm -Ln --rate")
@@ -25,6 +27,22 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	nosort := fs.Bool("nosort", false, "keep the kernel's order instead of sorting services and destinations")
 	save := fs.Bool("save", false, "print the table in ipvsadm's save format (ipvsadm -S -n), which ipvsadm -R reads back")
 	output := fs.String("o", "text", "output format: text or json")
+	socket := socketFlag(fs.String)
+	kernelOnly := fs.Bool("kernel", false, "print only the kernel's table, as ipvsadm -Ln does, even when a daemon runs")
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintln(w, "Usage: directord status [-n] [--stats|--rate|--thresholds|--persistent-conn] [--exact] [--nosort] [--save] [-o text|json] [--socket PATH] [--kernel]")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "With no daemon running, print the kernel's IPVS table exactly as ipvsadm -Ln does.")
+		fmt.Fprintln(w, "With a daemon, print its HA state (node, peer, links, ping nodes, resource groups,")
+		fmt.Fprintln(w, "sync daemon, watchdog) and then the table in ipvsadm's layout with each real")
+		fmt.Fprintln(w, "server's check state. --save and --kernel always print the kernel's table alone.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Options:")
+		printOptions(fs)
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Exit status: 0 success, 1 failure, 2 usage error.")
+	}
 	if code := parseFlags(fs, args, stdout); code >= 0 {
 		return code
 	}
@@ -53,6 +71,28 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), statusTimeout)
 	defer cancel()
+	if !*kernelOnly && !*save {
+		st, err := daemonStatus(ctx, *socket)
+		switch {
+		case err == nil:
+			if *output == "json" {
+				err = writeDaemonJSON(stdout, st)
+			} else {
+				err = writeDaemonStatus(stdout, st, opts, time.Now())
+			}
+			if err != nil {
+				fmt.Fprintf(stderr, "directord status: %v\n", err)
+				return exitFailure
+			}
+			return exitOK
+		case !errors.Is(err, control.ErrNoDaemon):
+			// A daemon that exists but cannot be asked (permissions, a
+			// wedged daemon) is reported: falling back to the kernel
+			// would hide it.
+			fmt.Fprintf(stderr, "directord status: %v\n", err)
+			return exitFailure
+		}
+	}
 	info, table, err := readKernel(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "directord status: %v\n", err)
@@ -134,7 +174,13 @@ type jsonDestination struct {
 }
 
 func writeStatusJSON(w io.Writer, info ipvs.Info, table ipvs.Table) error {
-	out := jsonStatus{IPVS: jsonIPVS{
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(jsonStatus{IPVS: ipvsJSON(info, table)})
+}
+
+func ipvsJSON(info ipvs.Info, table ipvs.Table) jsonIPVS {
+	out := struct{ IPVS jsonIPVS }{IPVS: jsonIPVS{
 		Version:       info.VersionString(),
 		ConnTableSize: info.ConnTableSize,
 		Services:      []jsonService{},
@@ -176,7 +222,5 @@ func writeStatusJSON(w io.Writer, info ipvs.Info, table ipvs.Table) error {
 		}
 		out.IPVS.Services = append(out.IPVS.Services, js)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return out.IPVS
 }

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/directord/directord/config"
+	"github.com/directord/directord/internal/daemon"
+)
+
+func runRun(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("run", "[--ha-dir DIR | --config FILE.yaml] [--node NAME] [--state-dir DIR] [--socket PATH] [--metrics ADDR]", stderr)
+	haDir := fs.String("ha-dir", "/etc/ha.d", "Heartbeat configuration directory: ha.cf, haresources, authkeys, lnoded.cf")
+	cfgFile := fs.String("config", "", "YAML configuration file, used instead of --ha-dir")
+	node := fs.String("node", "", "this node's name in the cluster (default: the host name, lowercased)")
+	stateDir := fs.String("state-dir", "", "where the node's uuid and generation are kept (default: the configuration's, "+config.DefaultStateDir+")")
+	socket := fs.String("socket", "", "control socket (default: the configuration's, "+config.DefaultControlSocket+")")
+	metrics := fs.String("metrics", "", "serve Prometheus metrics on this host:port (default: the configuration's, none)")
+	initDir := fs.String("init-dir", "/etc/init.d", "where resource scripts not in HA-DIR/resource.d are looked for")
+	scriptTimeout := fs.Duration("script-timeout", daemon.DefaultScriptTimeout, "longest run of a resource script's start, stop or status")
+	debug := fs.Bool("debug", false, "log debug messages too")
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintln(w, "Usage: directord run [--ha-dir DIR | --config FILE.yaml] [OPTIONS]")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Run the director daemon in the foreground: heartbeat with the peer, the resource")
+		fmt.Fprintln(w, "groups of haresources (VIPs, lnoded, scripts), the IPVS sync daemon, the watchdog,")
+		fmt.Fprintln(w, "the control socket and the metrics. Logs go to standard error.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Signals:")
+		fmt.Fprintln(w, "  SIGTERM, SIGINT  graceful stop: hand the resources over to the peer at once, then exit")
+		fmt.Fprintln(w, "  SIGHUP           reload the configuration; one with errors is refused and nothing changes")
+		fmt.Fprintln(w, "  SIGUSR2          exit leaving VIPs, IPVS and the sync daemon in place, for a restart or")
+		fmt.Fprintln(w, "                   upgrade without failover: start the new daemon within the deadtime")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Options:")
+		printOptions(fs)
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Exit status: 0 after a graceful stop, 1 on a failure, 2 on a usage error.")
+	}
+	if code := parseFlags(fs, args, stdout); code >= 0 {
+		return code
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "directord run: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return exitUsage
+	}
+	level := slog.LevelInfo
+	if *debug {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	opts := daemon.Options{
+		HADir: *haDir, ConfigFile: *cfgFile, NodeName: *node, StateDir: *stateDir, Socket: *socket,
+		MetricsListen: *metrics, InitDir: *initDir, ScriptTimeout: *scriptTimeout,
+		Version: version, Logger: logger,
+	}
+	if *cfgFile != "" {
+		opts.HADir = ""
+	}
+
+	// Signals are taken before anything starts, so that a SIGTERM during
+	// start-up is a graceful stop too, not the default (death).
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(sigs)
+
+	loadCtx, cancelLoad := context.WithTimeout(context.Background(), time.Minute)
+	d, err := daemon.New(loadCtx, opts)
+	cancelLoad()
+	if err != nil {
+		if l, ok := config.AsErrorList(err); ok {
+			for _, e := range l {
+				fmt.Fprintf(stderr, "directord run: %v\n", e)
+			}
+			fmt.Fprintf(stderr, "directord run: configuration has %d error(s); nothing was started\n", len(l))
+		} else {
+			fmt.Fprintf(stderr, "directord run: %v\n", err)
+		}
+		return exitFailure
+	}
+	defer d.Close()
+
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				fmt.Fprintf(stderr, "directord run: %v\n", err)
+				return exitFailure
+			}
+			return exitOK
+		case s := <-sigs:
+			switch s {
+			case syscall.SIGHUP:
+				go func() {
+					rctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+					defer cancel()
+					// Reload logs its own outcome.
+					d.Reload(rctx)
+				}()
+			case syscall.SIGUSR2:
+				d.Detach()
+			default:
+				logger.Info("Received " + s.String() + ": stopping gracefully")
+				stop()
+			}
+		}
+	}
+}
+
+// errNoDaemon is what the client commands print when no daemon answers.
+var errNoDaemon = errors.New("no directord daemon answers on the control socket (is `directord run` running? see --socket)")

@@ -1,0 +1,817 @@
+// Package daemon is `directord run`: it composes the heartbeat engine
+// (heartbeat/cluster), the resource groups of haresources (VIPs through vip,
+// lnoded modules, resource scripts), the IPVS sync daemon, the watchdogs, the
+// control socket and the metrics into one process.
+//
+// Data flows one way: the configuration model (config) is built once per
+// load; the engine decides which groups this node holds and calls the
+// Runner, which starts a group's resources left to right and stops them right
+// to left; the lnoded modules keep the IPVS table warm on both nodes whatever
+// the engine decides; the control socket and the metrics only read.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/directord/directord/config"
+	"github.com/directord/directord/heartbeat/cluster"
+	"github.com/directord/directord/internal/control"
+	"github.com/directord/directord/internal/watchdog"
+	"github.com/directord/directord/ipvs"
+	"github.com/directord/directord/lnoded"
+	"github.com/directord/directord/vip"
+)
+
+// Options say where the daemon finds its configuration and puts its state.
+type Options struct {
+	// HADir is the Heartbeat configuration directory (ha.cf, haresources,
+	// authkeys, lnoded.cf); ConfigFile, when set, is a YAML configuration
+	// used instead.
+	HADir      string
+	ConfigFile string
+	// NodeName overrides this node's name (default: the host name), so that
+	// several nodes can run on one machine in network namespaces.
+	NodeName string
+	// StateDir, Socket and MetricsListen override the configuration's
+	// settings when not empty.
+	StateDir      string
+	Socket        string
+	MetricsListen string
+	// InitDir is where resource scripts not in HADir/resource.d are looked
+	// for (default /etc/init.d).
+	InitDir string
+	// ScriptTimeout bounds each run of a resource script (default
+	// DefaultScriptTimeout).
+	ScriptTimeout time.Duration
+	// Version is reported in status.
+	Version string
+	// Logger receives the log (default slog.Default()).
+	Logger *slog.Logger
+	// Notify sends systemd notifications (the zero value: sd_notify).
+	Notify watchdog.Notifier
+}
+
+// Daemon is one running director.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	started time.Time
+
+	ipvs   *ipvs.Handle
+	vips   *vip.Manager
+	sync   *syncControl
+	runner *Runner
+	srv    *control.Server
+	wd     *watchdog.Device
+	sdWD   time.Duration
+	met    *metrics
+
+	// mu guards what a reload replaces.
+	mu         sync.Mutex
+	cfg        *config.Config
+	mods       map[string]*module // by lnoded.cf path
+	engine     *cluster.Engine
+	engineErr  error
+	lastReload *control.ReloadResult
+
+	// pulse is the main loop's last tick (UnixNano); the watchdogs are fed
+	// only while it is recent.
+	pulse       atomic.Int64
+	transitions atomic.Uint64
+
+	// reloadMu serialises reloads (SIGHUP and the socket).
+	reloadMu sync.Mutex
+	detach   chan struct{}
+	detached atomic.Bool
+	modWG    sync.WaitGroup
+}
+
+// module is one lnoded.cf's module and the goroutine that runs it.
+type module struct {
+	m      *lnoded.Module
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // Run's error, once done is closed
+}
+
+// New loads the configuration and prepares everything without changing the
+// system: nothing is started and no resource is touched until Run. The
+// control socket is bound here, so that a second daemon on the same socket
+// fails before it can do harm.
+func New(ctx context.Context, opts Options) (*Daemon, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.InitDir == "" {
+		opts.InitDir = "/etc/init.d"
+	}
+	d := &Daemon{opts: opts, log: opts.Logger, started: time.Now(), mods: map[string]*module{}, detach: make(chan struct{})}
+	cfg, err := d.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.cfg = cfg
+	for _, w := range cfg.Warnings {
+		d.log.Warn("WARN: " + w.String())
+	}
+
+	ok := false
+	defer func() {
+		if !ok {
+			d.closeAll()
+		}
+	}()
+	d.ipvs, err = ipvs.Open()
+	if err != nil {
+		return nil, fmt.Errorf("IPVS: %w", err)
+	}
+	d.vips, err = vip.New()
+	if err != nil {
+		return nil, fmt.Errorf("VIP manager: %w", err)
+	}
+	d.sync = newSyncControl(d.ipvs, cfg.Directord.Sync, d.log)
+	groups, err := d.buildGroups(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.runner = NewRunner(groups)
+	d.runner.onChange = d.onGroupChange
+	d.met = newMetrics(d)
+
+	sock := d.socketPath()
+	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	d.srv, err = control.Listen(sock, d, d.log)
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	return d, nil
+}
+
+func (d *Daemon) load(ctx context.Context) (*config.Config, error) {
+	opts := &config.Options{NodeName: d.opts.NodeName}
+	if d.opts.ConfigFile != "" {
+		return config.LoadYAML(ctx, d.opts.ConfigFile, opts)
+	}
+	return config.LoadHADir(ctx, d.opts.HADir, opts)
+}
+
+func (d *Daemon) socketPath() string {
+	if d.opts.Socket != "" {
+		return d.opts.Socket
+	}
+	if d.cfg.Directord.ControlSocket != "" {
+		return d.cfg.Directord.ControlSocket
+	}
+	return config.DefaultControlSocket
+}
+
+func (d *Daemon) stateDir() string {
+	if d.opts.StateDir != "" {
+		return d.opts.StateDir
+	}
+	if d.cfg.Directord.StateDir != "" {
+		return d.cfg.Directord.StateDir
+	}
+	return config.DefaultStateDir
+}
+
+func (d *Daemon) metricsListen() string {
+	if d.opts.MetricsListen != "" {
+		return d.opts.MetricsListen
+	}
+	return d.cfg.Directord.MetricsListen
+}
+
+// buildGroups makes the resource groups of cfg.
+func (d *Daemon) buildGroups(cfg *config.Config) ([]*Group, error) {
+	dirs := []string{filepath.Join(d.opts.HADir, "resource.d"), d.opts.InitDir}
+	if d.opts.HADir == "" {
+		dirs = dirs[1:]
+	}
+	var out []*Group
+	var errs []error
+	for _, g := range cfg.Groups {
+		var res []Resource
+		for _, r := range g.Resources {
+			switch r.Kind {
+			case config.KindVIP:
+				res = append(res, newVIPResource(d.vips, r.VIP, cfg.Directord.GARP, d.log))
+			case config.KindLnoded:
+				res = append(res, &lnodedResource{word: r.String(), path: r.Lnoded.Path, running: d.moduleRunning, sync: d.sync, log: d.log})
+			case config.KindScript:
+				s, err := newScriptResource(r.Script, dirs, d.opts.ScriptTimeout, d.log)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", r.Pos, err))
+					continue
+				}
+				res = append(res, s)
+			default:
+				errs = append(errs, fmt.Errorf("%s: resource %s: unknown kind", r.Pos, r))
+			}
+		}
+		out = append(out, NewGroup(g.Name(), g.Owner, res, d.log))
+	}
+	return out, errors.Join(errs...)
+}
+
+// moduleRunning reports whether the lnoded module of path runs.
+func (d *Daemon) moduleRunning(path string) error {
+	d.mu.Lock()
+	mod, ok := d.mods[path]
+	d.mu.Unlock()
+	if !ok {
+		return errors.New("no lnoded module runs for this file")
+	}
+	select {
+	case <-mod.done:
+		return fmt.Errorf("its lnoded module stopped: %v", mod.err)
+	default:
+		return nil
+	}
+}
+
+// startModule starts the lnoded module for one lnoded.cf.
+func (d *Daemon) startModule(l *config.Lnoded) error {
+	m, err := lnoded.New(l.Config, d.ipvs, d.log.With("lnoded", l.Path), lnoded.WithOnApply(d.met.onApply))
+	if err != nil {
+		return fmt.Errorf("lnoded %s: %w", l.Path, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	mod := &module{m: m, cancel: cancel, done: make(chan struct{})}
+	d.modWG.Add(1)
+	go func() {
+		defer d.modWG.Done()
+		defer close(mod.done)
+		mod.err = m.Run(ctx)
+		if mod.err != nil && ctx.Err() == nil {
+			d.log.Error("ERROR: lnoded "+l.Path+" stopped: "+mod.err.Error(), "err", mod.err)
+		}
+	}()
+	d.mods[l.Path] = mod
+	return nil
+}
+
+func lnodedFiles(c *config.Config) []*config.Lnoded {
+	seen := map[string]bool{}
+	var out []*config.Lnoded
+	for _, g := range c.Groups {
+		for _, r := range g.Resources {
+			if r.Kind == config.KindLnoded && !seen[r.Lnoded.Path] {
+				seen[r.Lnoded.Path] = true
+				out = append(out, r.Lnoded)
+			}
+		}
+	}
+	return out
+}
+
+// Detach makes Run return without releasing anything: VIPs, the IPVS table
+// and the sync daemon stay as they are and the peer is told nothing, so that
+// a new daemon started within the deadtime adopts them with no failover.
+// The watchdog is disarmed with the magic close.
+func (d *Daemon) Detach() {
+	if d.detached.CompareAndSwap(false, true) {
+		close(d.detach)
+	}
+}
+
+// Run runs the daemon until ctx ends, then stops gracefully: the engine
+// releases the groups and tells the peer, which takes them over at once.
+// After Detach it returns leaving everything in place instead.
+func (d *Daemon) Run(ctx context.Context) error {
+	d.log.Info(fmt.Sprintf("Starting directord %s on node %s (pid %d)", d.opts.Version, d.cfg.Cluster.ThisNode, os.Getpid()))
+	d.pulse.Store(time.Now().UnixNano())
+
+	if wdPath := d.cfg.Cluster.Watchdog; wdPath != "" {
+		wd, err := watchdog.OpenDevice(wdPath, d.cfg.Cluster.DeadTime)
+		if err != nil {
+			return err
+		}
+		d.wd = wd
+		d.log.Info("Using watchdog device: " + wdPath + fmt.Sprintf(" (timeout %v)", wd.Timeout()))
+	}
+	d.sdWD = watchdog.SystemdInterval()
+
+	bg, stopBG := context.WithCancel(context.Background())
+	var bgWG sync.WaitGroup
+	defer func() { stopBG(); bgWG.Wait() }()
+	goBG := func(f func(context.Context)) {
+		bgWG.Add(1)
+		go func() { defer bgWG.Done(); f(bg) }()
+	}
+
+	if err := d.sync.Start(ctx); err != nil {
+		d.log.Error("ERROR: "+err.Error()+"; connections will not survive a takeover", "err", err)
+	}
+	d.mu.Lock()
+	var modErrs []error
+	for _, l := range lnodedFiles(d.cfg) {
+		if err := d.startModule(l); err != nil {
+			modErrs = append(modErrs, err)
+		}
+	}
+	d.mu.Unlock()
+	if err := errors.Join(modErrs...); err != nil {
+		d.stopModules()
+		d.closeWatchdog()
+		return err
+	}
+	for _, g := range d.runner.Groups() {
+		if on := g.Adoptable(ctx); len(on) > 0 {
+			d.log.Info("Resource group "+g.Name()+": already running here: "+strings.Join(on, " ")+" (adopted if this node keeps the group)", "group", g.Name())
+		}
+	}
+
+	cc, err := clusterConfig(d.cfg, d.stateDir(), d.log, d.met.onEvent)
+	if err != nil {
+		d.stopModules()
+		d.closeWatchdog()
+		return err
+	}
+	eng, err := cluster.New(cc, d.runner)
+	if err != nil {
+		d.stopModules()
+		d.closeWatchdog()
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	engCtx, crash := context.WithCancel(context.Background())
+	defer crash()
+	engDone := make(chan error, 1)
+	d.mu.Lock()
+	d.engine = eng
+	d.mu.Unlock()
+	go func() { engDone <- eng.Run(engCtx) }()
+
+	goBG(func(ctx context.Context) {
+		if err := d.srv.Serve(ctx); err != nil {
+			d.log.Error("control socket: "+err.Error(), "err", err)
+		}
+	})
+	if addr := d.metricsListen(); addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			d.log.Error("ERROR: metrics: "+err.Error()+"; running without metrics", "err", err)
+		} else {
+			srv := &http.Server{Handler: d.met.handler(), ReadHeaderTimeout: 5 * time.Second}
+			d.log.Info("Serving metrics on http://" + ln.Addr().String() + "/metrics")
+			goBG(func(ctx context.Context) {
+				go func() { <-ctx.Done(); srv.Close() }()
+				srv.Serve(ln)
+			})
+		}
+	}
+	keeper := &watchdog.Keeper{Device: d.wd, Systemd: d.sdWD, Notify: d.opts.Notify, Healthy: d.healthy, Log: d.log}
+	goBG(keeper.Run)
+
+	d.opts.Notify.Ready()
+	d.log.Info("directord started: control socket " + d.srv.Path())
+
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	settled := false
+	for {
+		select {
+		case err := <-engDone:
+			// The engine died: the peer will take over after deadtime;
+			// starving the watchdog resets this node before it does, so that
+			// the VIPs do not stay here too.
+			d.mu.Lock()
+			d.engineErr = fmt.Errorf("heartbeat engine stopped: %v", err)
+			d.mu.Unlock()
+			d.log.Error("ERROR: heartbeat engine stopped: "+fmt.Sprint(err)+"; releasing all resources", "err", err)
+			rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			d.runner.ReleaseAll(rctx)
+			cancel()
+			engDone = nil
+		case <-tick.C:
+			d.pulse.Store(time.Now().UnixNano())
+			if !settled && eng.State().Stable {
+				// After a restart that left a sync master running, the
+				// engine has now said whether we hold the groups.
+				if err := d.sync.Settle(ctx); err == nil {
+					settled = true
+				}
+			}
+		case <-d.detach:
+			d.opts.Notify.Stopping()
+			d.log.Info("Detaching: leaving VIPs, IPVS and the sync daemon as they are for the next directord")
+			crash()
+			if engDone != nil {
+				<-engDone
+			}
+			for _, g := range d.runner.Groups() {
+				g.close()
+			}
+			stopBG()
+			bgWG.Wait()
+			d.closeWatchdog()
+			return nil
+		case <-ctx.Done():
+			return d.shutdown(eng, engDone, stopBG, &bgWG)
+		}
+	}
+}
+
+// shutdown is the graceful stop: hand the groups over, stop lnoded (its
+// cleanstop applies), stop the sync daemon, disarm the watchdog.
+func (d *Daemon) shutdown(eng *cluster.Engine, engDone chan error, stopBG context.CancelFunc, bgWG *sync.WaitGroup) error {
+	d.opts.Notify.Stopping()
+	d.log.Info("Heartbeat shutdown in progress. (" + fmt.Sprint(os.Getpid()) + ")")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var errs []error
+	if engDone != nil {
+		d.log.Info("Giving up all HA resources.")
+		if err := eng.Stop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("heartbeat: %w", err))
+		}
+	}
+	// Whatever the engine did, nothing may stay held.
+	if err := d.runner.ReleaseAll(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	stopBG()
+	bgWG.Wait()
+	d.stopModules()
+	if d.sync.cfg.Enabled {
+		for _, st := range []ipvs.DaemonState{ipvs.DaemonMaster, ipvs.DaemonBackup} {
+			if err := d.ipvs.StopDaemon(ctx, st); err != nil && !errors.Is(err, ipvs.ErrNoDaemon) {
+				errs = append(errs, fmt.Errorf("IPVS sync daemon: %w", err))
+			}
+		}
+	}
+	d.closeWatchdog()
+	d.log.Info("Heartbeat shutdown complete.")
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) stopModules() {
+	d.mu.Lock()
+	mods := d.mods
+	d.mods = map[string]*module{}
+	d.mu.Unlock()
+	for _, m := range mods {
+		m.cancel()
+	}
+	d.modWG.Wait()
+}
+
+func (d *Daemon) closeWatchdog() {
+	if d.wd != nil {
+		if err := d.wd.Close(); err != nil {
+			d.log.Error("ERROR: "+err.Error(), "err", err)
+		}
+	}
+}
+
+// Close releases the daemon's handles (not its resources). Call it after Run.
+func (d *Daemon) Close() error {
+	d.closeAll()
+	return nil
+}
+
+func (d *Daemon) closeAll() {
+	if d.srv != nil {
+		d.srv.Close()
+	}
+	if d.vips != nil {
+		d.vips.Close()
+	}
+	if d.ipvs != nil {
+		d.ipvs.Close()
+	}
+}
+
+// healthy says whether the watchdogs may be fed: the main loop ticks and the
+// engine runs.
+func (d *Daemon) healthy() error {
+	if age := time.Since(time.Unix(0, d.pulse.Load())); age > 5*time.Second {
+		return fmt.Errorf("main loop silent for %v", age.Round(time.Millisecond))
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.engineErr
+}
+
+func (d *Daemon) onGroupChange(group string, held bool, err error) {
+	d.transitions.Add(1)
+	st := "standby"
+	if held {
+		st = "active"
+	}
+	d.opts.Notify.Status(fmt.Sprintf("%s: group %s %s", d.cfg.Cluster.ThisNode, group, map[bool]string{true: "held", false: "released"}[held]) + " (" + st + ")")
+}
+
+func (d *Daemon) currentEngine() (*cluster.Engine, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.engine == nil {
+		return nil, errors.New("the heartbeat engine has not started yet; try again")
+	}
+	if d.engineErr != nil {
+		return nil, d.engineErr
+	}
+	return d.engine, nil
+}
+
+// Standby implements control.Handler: hb_standby.
+func (d *Daemon) Standby(ctx context.Context, which string) (string, error) {
+	eng, err := d.currentEngine()
+	if err != nil {
+		return "", err
+	}
+	if err := eng.Standby(ctx, cluster.Kind(which)); err != nil {
+		return "", err
+	}
+	return "Going standby [" + which + "].", nil
+}
+
+// Takeover implements control.Handler: hb_takeover.
+func (d *Daemon) Takeover(ctx context.Context, which string) (string, error) {
+	eng, err := d.currentEngine()
+	if err != nil {
+		return "", err
+	}
+	if err := eng.Takeover(ctx, cluster.Kind(which)); err != nil {
+		return "", err
+	}
+	return "Taking over [" + which + "] resources.", nil
+}
+
+// Status implements control.Handler.
+func (d *Daemon) Status(ctx context.Context) (*control.Status, error) {
+	d.mu.Lock()
+	cfg, eng, engErr := d.cfg, d.engine, d.engineErr
+	mods := make([]*module, 0, len(d.mods))
+	paths := make([]string, 0, len(d.mods))
+	for p := range d.mods {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		mods = append(mods, d.mods[p])
+	}
+	last := d.lastReload
+	d.mu.Unlock()
+
+	st := &control.Status{
+		Node: cfg.Cluster.ThisNode, PID: os.Getpid(), Version: d.opts.Version, Started: d.started,
+		Config: cfg.Sources, Reload: last, Groups: []control.Group{}, Reals: []control.Real{},
+	}
+	st.HA.AutoFailback = cfg.Cluster.AutoFailback.String()
+	st.HA.Transitions = d.transitions.Load()
+	st.HA.Peers = []control.Peer{}
+	st.HA.PingNodes = []control.PingNode{}
+	if eng != nil && engErr == nil {
+		s := eng.State()
+		st.HA.Engine = true
+		st.HA.State, st.HA.Resources = s.Status, s.Holding
+		p := control.Peer{Name: s.Peer.Name, Status: s.Peer.Status, LastHeartbeat: s.Peer.LastHeard, Links: []control.Link{}}
+		if p.Status == "" {
+			p.Status = "unknown"
+		}
+		for _, l := range s.Peer.Links {
+			ls := "dead"
+			if l.Up {
+				ls = "up"
+			}
+			p.Links = append(p.Links, control.Link{Name: l.Interface, Status: ls})
+		}
+		st.HA.Peers = append(st.HA.Peers, p)
+		for _, pn := range s.Ping {
+			ps := "dead"
+			if pn.Up {
+				ps = "up"
+			}
+			st.HA.PingNodes = append(st.HA.PingNodes, control.PingNode{Name: pn.Name, Status: ps})
+		}
+	} else if engErr != nil {
+		st.Errors = append(st.Errors, engErr.Error())
+	}
+	for _, g := range d.runner.Groups() {
+		st.Groups = append(st.Groups, g.Status())
+	}
+	for _, m := range mods {
+		for _, r := range m.m.State() {
+			st.Reals = append(st.Reals, control.Real{
+				Service: r.Key.Service, Addr: r.Key.Dest.Addr, Port: r.Key.Dest.Port,
+				Health: r.Health.String(), Check: r.Check, Since: r.Since, LastCheck: r.LastCheck,
+				LastFailure: r.Reason,
+			})
+		}
+	}
+	state, sc := d.sync.State(ctx)
+	st.Sync = control.Sync{Enabled: sc.Enabled, State: state, Interface: sc.Interface, SyncID: sc.SyncID}
+	if d.wd != nil {
+		st.Watchdog = control.Watchdog{Device: d.wd.Path(), Interval: d.wd.Timeout(), LastFeed: d.wd.LastFeed()}
+	}
+	st.Watchdog.Systemd = d.sdWD
+	info, err := d.ipvs.Info(ctx)
+	if err == nil {
+		st.IPVS.Info = info
+		st.IPVS.Table, err = d.ipvs.Table(ctx)
+	}
+	if err != nil {
+		st.IPVS.Error = err.Error()
+	}
+	if st.IPVS.Table == nil {
+		st.IPVS.Table = ipvs.Table{}
+	}
+	return st, nil
+}
+
+// Reload implements control.Handler; SIGHUP does the same.
+func (d *Daemon) Reload(ctx context.Context) (string, error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	d.opts.Notify.Reloading()
+	defer d.opts.Notify.Ready()
+	changes, err := d.reload(ctx)
+	res := &control.ReloadResult{Time: time.Now(), OK: err == nil, Changes: changes}
+	if err != nil {
+		res.Error = err.Error()
+		d.log.Error("ERROR: Reload refused, nothing changed: "+err.Error(), "err", err)
+	} else if len(changes) == 0 {
+		d.log.Info("Reload: configuration unchanged")
+	} else {
+		for _, c := range changes {
+			d.log.Info("Reload: " + c)
+		}
+	}
+	d.mu.Lock()
+	d.lastReload = res
+	d.mu.Unlock()
+	if err != nil {
+		return "", fmt.Errorf("reload refused, nothing changed: %w", err)
+	}
+	if len(changes) == 0 {
+		return "Configuration unchanged.", nil
+	}
+	return "Reloaded: " + strings.Join(changes, "; "), nil
+}
+
+// reload loads the configuration again and applies the difference. Anything
+// the running engine cannot take (membership, media, keys, timings, the set
+// of groups and their owners) refuses the whole reload: a restart is needed.
+func (d *Daemon) reload(ctx context.Context) ([]string, error) {
+	cfg, err := d.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	old := d.cfg
+	d.mu.Unlock()
+	if why := needsRestart(old, cfg); why != "" {
+		return nil, fmt.Errorf("%s changed: restart directord to apply it (it hands the resources over while it restarts)", why)
+	}
+	// Prepare every new piece before touching anything, so that a
+	// failure leaves the running state whole.
+	newGroups, err := d.buildGroups(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var changes []string
+	oldFiles := map[string]bool{}
+	for _, l := range lnodedFiles(old) {
+		oldFiles[l.Path] = true
+	}
+	type modChange struct {
+		l   *config.Lnoded
+		mod *module
+	}
+	var reloads []modChange
+	var adds []*config.Lnoded
+	d.mu.Lock()
+	for _, l := range lnodedFiles(cfg) {
+		if mod, ok := d.mods[l.Path]; ok {
+			if !reflect.DeepEqual(mod.m.Config(), l.Config) {
+				reloads = append(reloads, modChange{l, mod})
+			}
+		} else {
+			adds = append(adds, l)
+		}
+		delete(oldFiles, l.Path)
+	}
+	d.mu.Unlock()
+	for _, rc := range reloads {
+		if err := rc.mod.m.Reload(rc.l.Config); err != nil {
+			return changes, fmt.Errorf("lnoded %s: %w", rc.l.Path, err)
+		}
+		changes = append(changes, "lnoded "+rc.l.Path+" reloaded")
+	}
+	d.mu.Lock()
+	for _, l := range adds {
+		if err := d.startModule(l); err != nil {
+			d.mu.Unlock()
+			return changes, err
+		}
+		changes = append(changes, "lnoded "+l.Path+" started")
+	}
+	for p := range oldFiles {
+		if mod, ok := d.mods[p]; ok {
+			mod.cancel()
+			delete(d.mods, p)
+			changes = append(changes, "lnoded "+p+" stopped")
+		}
+	}
+	d.mu.Unlock()
+
+	// Groups: one whose resources did not change keeps running untouched;
+	// a changed group that is held is stopped in its old form and started
+	// in its new one.
+	oldGroups := map[string]*Group{}
+	for _, g := range d.runner.Groups() {
+		oldGroups[g.Name()] = g
+	}
+	final := make([]*Group, 0, len(newGroups))
+	for _, ng := range newGroups {
+		og := oldGroups[ng.Name()]
+		if og != nil && og.Line() == ng.Line() && reflect.DeepEqual(old.Directord.GARP, cfg.Directord.GARP) {
+			final = append(final, og)
+			continue
+		}
+		if og != nil && og.Held() {
+			changes = append(changes, "resource group "+ng.Name()+" restarted: "+ng.Line())
+			if err := og.Stop(ctx); err != nil {
+				d.log.Error("ERROR: "+err.Error(), "err", err)
+			}
+			og.close()
+			if err := ng.Start(ctx); err != nil {
+				d.log.Error("ERROR: "+err.Error(), "err", err)
+			}
+		} else if og != nil && og.Line() != ng.Line() {
+			changes = append(changes, "resource group "+ng.Name()+" changed: "+ng.Line())
+		}
+		final = append(final, ng)
+	}
+	d.runner.replace(final)
+	if err := d.sync.Reconfigure(ctx, cfg.Directord.Sync); err != nil {
+		d.log.Error("ERROR: "+err.Error(), "err", err)
+	} else if cfg.Directord.Sync != old.Directord.Sync {
+		changes = append(changes, "IPVS sync daemon reconfigured")
+	}
+	if !reflect.DeepEqual(old.Directord.GARP, cfg.Directord.GARP) {
+		changes = append(changes, "gratuitous ARP settings changed")
+	}
+	d.mu.Lock()
+	d.cfg = cfg
+	d.mu.Unlock()
+	return changes, nil
+}
+
+// needsRestart names what changed that the running engine cannot take.
+func needsRestart(a, b *config.Config) string {
+	ca, _ := clusterConfig(a, "", nil, nil)
+	cb, _ := clusterConfig(b, "", nil, nil)
+	for i := range ca.Media {
+		ca.Media[i].Line = 0
+	}
+	for i := range cb.Media {
+		cb.Media[i].Line = 0
+	}
+	for i := range ca.PingGroups {
+		ca.PingGroups[i].Line = 0
+	}
+	for i := range cb.PingGroups {
+		cb.PingGroups[i].Line = 0
+	}
+	switch {
+	case ca.Node != cb.Node || !reflect.DeepEqual(ca.Peers, cb.Peers):
+		return "the node list"
+	case !reflect.DeepEqual(ca.Media, cb.Media):
+		return "the heartbeat media"
+	case !reflect.DeepEqual(ca.Keyring, cb.Keyring):
+		return "authkeys"
+	case ca.Timing != cb.Timing:
+		return "the heartbeat timings"
+	case !reflect.DeepEqual(ca.Groups, cb.Groups):
+		return "the set of resource groups (or their owners)"
+	case ca.AutoFailback != cb.AutoFailback:
+		return "auto_failback"
+	case !reflect.DeepEqual(ca.PingNodes, cb.PingNodes) || !reflect.DeepEqual(ca.PingGroups, cb.PingGroups):
+		return "the ping nodes"
+	case !reflect.DeepEqual(ca.StonithCmd, cb.StonithCmd):
+		return "stonith"
+	case a.Cluster.Watchdog != b.Cluster.Watchdog:
+		return "the watchdog device"
+	case a.Directord.ControlSocket != b.Directord.ControlSocket || a.Directord.StateDir != b.Directord.StateDir || a.Directord.MetricsListen != b.Directord.MetricsListen:
+		return "the control socket, state directory or metrics address"
+	}
+	return ""
+}

@@ -1,0 +1,284 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/directord/directord/internal/control"
+)
+
+// Group states.
+const (
+	StateStopped  = "stopped"
+	StateStarting = "starting"
+	StateRunning  = "running"
+	StateStopping = "stopping"
+	StateFailed   = "failed"
+)
+
+// Group is a resource group: resources one node holds together, started left
+// to right and stopped right to left, as Heartbeat's ResourceManager does.
+type Group struct {
+	name  string
+	owner string
+	res   []Resource
+	line  string // "node1 192.0.2.100 lnoded::lnoded.cf", for log lines
+	log   *slog.Logger
+
+	// op serialises Start and Stop: the engine calls one at a time, but a
+	// reload may too.
+	op sync.Mutex
+
+	mu       sync.Mutex
+	state    string
+	since    time.Time
+	err      string
+	resState []string
+	resErr   []string
+}
+
+// NewGroup returns a stopped group of res, named name (its first resource, as
+// Heartbeat names groups) and owned by owner.
+func NewGroup(name, owner string, res []Resource, log *slog.Logger) *Group {
+	words := []string{owner}
+	for _, r := range res {
+		words = append(words, r.String())
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g := &Group{
+		name: name, owner: owner, res: res, line: strings.Join(words, " "), log: log,
+		state: StateStopped, since: time.Now(),
+		resState: make([]string, len(res)), resErr: make([]string, len(res)),
+	}
+	for i := range g.resState {
+		g.resState[i] = StateStopped
+	}
+	return g
+}
+
+// Name returns the group's name.
+func (g *Group) Name() string { return g.name }
+
+// Line returns the group as haresources writes it.
+func (g *Group) Line() string { return g.line }
+
+func (g *Group) set(state, err string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.state != state {
+		g.since = time.Now()
+	}
+	g.state, g.err = state, err
+}
+
+func (g *Group) setRes(i int, state, err string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.resState[i], g.resErr[i] = state, err
+}
+
+// Start starts the resources left to right. When one fails, those already
+// started are stopped again, right to left, and the error names the resource
+// that failed: a group is held whole or not at all.
+func (g *Group) Start(ctx context.Context) error {
+	g.op.Lock()
+	defer g.op.Unlock()
+	g.log.Info("Acquiring resource group: " + g.line)
+	g.set(StateStarting, "")
+	for i, r := range g.res {
+		g.setRes(i, StateStarting, "")
+		if err := r.Start(ctx); err != nil {
+			g.setRes(i, StateFailed, err.Error())
+			g.log.Error(fmt.Sprintf("ERROR: Resource %s failed to start: %v", r, err), "group", g.name, "resource", r.String())
+			g.log.Error("ERROR: Acquiring resource group " + g.name + " failed: stopping what was started")
+			stopErr := g.stopFrom(ctx, i-1)
+			msg := fmt.Sprintf("resource %s failed to start: %v", r, err)
+			if stopErr != nil {
+				msg += fmt.Sprintf("; stopping the resources started before it also failed: %v", stopErr)
+			}
+			g.set(StateFailed, msg)
+			return fmt.Errorf("resource group %s: %s", g.name, msg)
+		}
+		g.setRes(i, StateRunning, "")
+	}
+	g.set(StateRunning, "")
+	return nil
+}
+
+// Stop stops the resources right to left. A resource that fails to stop does
+// not keep the others running (Heartbeat's ResourceManager carries on too);
+// the errors are returned together.
+func (g *Group) Stop(ctx context.Context) error {
+	g.op.Lock()
+	defer g.op.Unlock()
+	g.log.Info("Releasing resource group: " + g.line)
+	g.set(StateStopping, "")
+	if err := g.stopFrom(ctx, len(g.res)-1); err != nil {
+		g.set(StateFailed, err.Error())
+		return fmt.Errorf("resource group %s: %w", g.name, err)
+	}
+	g.set(StateStopped, "")
+	return nil
+}
+
+func (g *Group) stopFrom(ctx context.Context, last int) error {
+	var errs []error
+	for i := last; i >= 0; i-- {
+		r := g.res[i]
+		g.setRes(i, StateStopping, "")
+		if err := r.Stop(ctx); err != nil {
+			g.setRes(i, StateFailed, err.Error())
+			g.log.Error(fmt.Sprintf("ERROR: Resource %s failed to stop: %v", r, err), "group", g.name, "resource", r.String())
+			errs = append(errs, fmt.Errorf("resource %s failed to stop: %w", r, err))
+			continue
+		}
+		g.setRes(i, StateStopped, "")
+	}
+	return errors.Join(errs...)
+}
+
+// Adoptable reports which resources already run, for a daemon started on a
+// node that held the group before it restarted.
+func (g *Group) Adoptable(ctx context.Context) []string {
+	var on []string
+	for _, r := range g.res {
+		if ok, err := r.Running(ctx); err == nil && ok {
+			on = append(on, r.String())
+		}
+	}
+	return on
+}
+
+// Held reports whether the group is running here.
+func (g *Group) Held() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.state == StateRunning
+}
+
+// Status returns the group for `directord status`.
+func (g *Group) Status() control.Group {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := control.Group{Name: g.name, Owner: g.owner, State: g.state, Since: g.since, Error: g.err}
+	for i, r := range g.res {
+		s.Resources = append(s.Resources, control.Resource{Name: r.String(), Kind: r.Kind(), State: g.resState[i], Error: g.resErr[i]})
+	}
+	return s
+}
+
+// close releases what the resources hold in this process (goroutines)
+// without stopping them, for a daemon that exits and leaves them in place.
+func (g *Group) close() {
+	for _, r := range g.res {
+		if c, ok := r.(interface{ close() }); ok {
+			c.close()
+		}
+	}
+}
+
+// Runner holds the resource groups and carries out the engine's decisions: it
+// is the cluster engine's Resources.
+type Runner struct {
+	mu     sync.Mutex
+	groups map[string]*Group
+	order  []string
+	// onChange is called after every Acquire and Release (metrics, sync
+	// settling); nil for none.
+	onChange func(group string, held bool, err error)
+}
+
+// NewRunner returns a runner for groups.
+func NewRunner(groups []*Group) *Runner {
+	r := &Runner{groups: map[string]*Group{}}
+	for _, g := range groups {
+		r.groups[g.name] = g
+		r.order = append(r.order, g.name)
+	}
+	return r
+}
+
+func (r *Runner) group(name string) (*Group, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	g, ok := r.groups[name]
+	if !ok {
+		return nil, fmt.Errorf("no resource group %q in haresources", name)
+	}
+	return g, nil
+}
+
+// Acquire starts the group called name.
+func (r *Runner) Acquire(ctx context.Context, name string) error {
+	g, err := r.group(name)
+	if err != nil {
+		return err
+	}
+	err = g.Start(ctx)
+	r.changed(name, err == nil, err)
+	return err
+}
+
+// Release stops the group called name.
+func (r *Runner) Release(ctx context.Context, name string) error {
+	g, err := r.group(name)
+	if err != nil {
+		return err
+	}
+	err = g.Stop(ctx)
+	r.changed(name, false, err)
+	return err
+}
+
+func (r *Runner) changed(name string, held bool, err error) {
+	r.mu.Lock()
+	f := r.onChange
+	r.mu.Unlock()
+	if f != nil {
+		f(name, held, err)
+	}
+}
+
+// Groups returns the groups in haresources order.
+func (r *Runner) Groups() []*Group {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Group, 0, len(r.order))
+	for _, n := range r.order {
+		out = append(out, r.groups[n])
+	}
+	return out
+}
+
+// ReleaseAll stops every held group, last first, for a stop without an engine.
+func (r *Runner) ReleaseAll(ctx context.Context) error {
+	gs := r.Groups()
+	var errs []error
+	for i := len(gs) - 1; i >= 0; i-- {
+		if gs[i].Held() {
+			errs = append(errs, r.Release(ctx, gs[i].name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// replace swaps the group set for a reload: groups whose resources did not
+// change keep running as they are (the old *Group is kept); the caller has
+// stopped the removed and changed ones.
+func (r *Runner) replace(groups []*Group) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.groups = map[string]*Group{}
+	r.order = nil
+	for _, g := range groups {
+		r.groups[g.name] = g
+		r.order = append(r.order, g.name)
+	}
+}

@@ -1,0 +1,273 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/directord/directord/config"
+	"github.com/directord/directord/vip"
+)
+
+// Resource is one resource of a group. The runner starts a group's resources
+// left to right and stops them right to left.
+type Resource interface {
+	// String names the resource as haresources writes it.
+	String() string
+	// Kind is "vip", "lnoded" or "script".
+	Kind() string
+	// Start starts the resource; a resource that already runs (a daemon
+	// restarted on the active node) is adopted, not restarted.
+	Start(ctx context.Context) error
+	// Stop stops it; stopping a stopped resource succeeds.
+	Stop(ctx context.Context) error
+	// Running reports whether the resource runs now, as Heartbeat's
+	// "status" does.
+	Running(ctx context.Context) (bool, error)
+}
+
+// vipResource is an IPaddr or IPaddr2 resource, carried out by vip.Manager.
+type vipResource struct {
+	m    *vip.Manager
+	v    vip.VIP
+	word string
+	// refresh repeats the announcements while the VIP is held; 0 for never.
+	refresh time.Duration
+	log     *slog.Logger
+
+	mu       sync.Mutex
+	stopRefr context.CancelFunc
+	refrDone chan struct{}
+}
+
+// newVIPResource maps the config model's VIP to vip.VIP.
+func newVIPResource(m *vip.Manager, c *config.VIP, garp config.GARP, log *slog.Logger) *vipResource {
+	v := vip.VIP{
+		Addr:        c.Addr,
+		Interface:   c.Interface,
+		Label:       c.Label,
+		Broadcast:   c.Broadcast,
+		ARPCount:    garp.Count,
+		ARPInterval: garp.Interval,
+	}
+	if c.Prefix > 0 {
+		v.Prefix = c.Prefix
+	}
+	// IPaddr made ifconfig aliases (eth0:0); IPaddr2 adds a plain address.
+	v.AutoLabel = c.Agent == config.IPaddr && c.Label == ""
+	return &vipResource{m: m, v: v, word: c.String(), refresh: garp.Refresh, log: log}
+}
+
+func (r *vipResource) String() string { return r.word }
+func (r *vipResource) Kind() string   { return "vip" }
+
+func (r *vipResource) Start(ctx context.Context) error {
+	p, err := r.m.Acquire(ctx, r.v)
+	if err != nil {
+		return fmt.Errorf("IPaddr %s: %w", r.v, err)
+	}
+	if p.Existing {
+		r.log.Info("IPaddr: Resource is running: adopted " + p.String())
+	} else {
+		r.log.Info("IPaddr: added " + p.String())
+	}
+	r.log.Info(fmt.Sprintf("IPaddr: Sent Gratuitous Arp for %s on %s (%d × %v)", r.v.Addr, p.Interface, count(r.v.ARPCount, vip.DefaultARPCount), orDefault(r.v.ARPInterval, vip.DefaultARPInterval)))
+	r.startRefresh()
+	return nil
+}
+
+func (r *vipResource) startRefresh() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.refresh <= 0 || r.stopRefr != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	r.stopRefr, r.refrDone = cancel, done
+	go func() {
+		defer close(done)
+		r.m.Refresh(ctx, r.v, r.refresh, func(err error) {
+			r.log.Warn("IPaddr: periodic announcement failed", "vip", r.v.String(), "err", err)
+		})
+	}()
+}
+
+func (r *vipResource) stopRefresh() {
+	r.mu.Lock()
+	cancel, done := r.stopRefr, r.refrDone
+	r.stopRefr, r.refrDone = nil, nil
+	r.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+}
+
+func (r *vipResource) Stop(ctx context.Context) error {
+	// The refresh must end first: it must never announce a VIP we gave up.
+	r.stopRefresh()
+	removed, err := r.m.Release(ctx, r.v)
+	if err != nil {
+		return fmt.Errorf("IPaddr %s: %w", r.v, err)
+	}
+	if removed {
+		r.log.Info("IPaddr: removed " + r.v.String())
+	} else {
+		r.log.Info("IPaddr: Resource is stopped: " + r.v.String())
+	}
+	return nil
+}
+
+func (r *vipResource) Running(ctx context.Context) (bool, error) {
+	return r.m.Has(ctx, r.v.Addr)
+}
+
+// close ends the refresh goroutine without touching the address, for a
+// daemon that exits and leaves its resources in place.
+func (r *vipResource) close() { r.stopRefresh() }
+
+func count(n, def int) int {
+	if n == 0 {
+		return def
+	}
+	return max(n, 0)
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// scriptResource is a Heartbeat resource script: resource.d/NAME under the
+// ha.d directory, else /etc/init.d/NAME, run as "NAME ARGS… start|stop|status".
+type scriptResource struct {
+	name    string
+	word    string
+	path    string
+	args    []string
+	timeout time.Duration
+	log     *slog.Logger
+}
+
+// DefaultScriptTimeout bounds one run of a resource script. Heartbeat has no
+// limit; a script that hangs would then hold the takeover forever.
+const DefaultScriptTimeout = 2 * time.Minute
+
+// findScript resolves a resource script as Heartbeat's ResourceManager does:
+// $HA_DIR/resource.d first, then the init script directory.
+func findScript(name string, dirs []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return "", fmt.Errorf("resource script %q: a name, not a path, is expected", name)
+	}
+	for _, d := range dirs {
+		p := filepath.Join(d, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("resource script %s: not found (or not executable) in %s", name, strings.Join(dirs, " or "))
+}
+
+func newScriptResource(s *config.Script, dirs []string, timeout time.Duration, log *slog.Logger) (*scriptResource, error) {
+	p, err := findScript(s.Name, dirs)
+	if err != nil {
+		return nil, err
+	}
+	if timeout <= 0 {
+		timeout = DefaultScriptTimeout
+	}
+	return &scriptResource{name: s.Name, word: s.String(), path: p, args: s.Args, timeout: timeout, log: log}, nil
+}
+
+func (r *scriptResource) String() string { return r.word }
+func (r *scriptResource) Kind() string   { return "script" }
+
+// run runs the script with op and returns its combined output.
+func (r *scriptResource) run(ctx context.Context, op string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.timeout)
+	defer cancel()
+	argv := append(append([]string{}, r.args...), op)
+	cmd := exec.CommandContext(ctx, r.path, argv...)
+	// The script's own children (daemons it starts in the foreground by
+	// mistake) are killed with it on timeout.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = time.Second
+	cmd.Env = append(os.Environ(), "HA_RSCTMP=/run/resource-agents", "OCF_RESKEY_CRM_meta_timeout="+fmt.Sprint(r.timeout.Milliseconds()))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if op != "status" {
+		r.log.Info("Running " + strings.Join(append([]string{r.path}, argv...), " "))
+	}
+	err := cmd.Run()
+	for _, l := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
+		if l != "" && op != "status" {
+			r.log.Info(r.name + ": " + l)
+		}
+	}
+	if ctx.Err() == context.DeadlineExceeded {
+		return out.Bytes(), fmt.Errorf("%s %s: timed out after %v and was killed", r.path, op, r.timeout)
+	}
+	if err != nil {
+		return out.Bytes(), fmt.Errorf("%s %s: %w%s", r.path, op, err, tail(out.Bytes()))
+	}
+	return out.Bytes(), nil
+}
+
+func tail(out []byte) string {
+	s := strings.TrimSpace(string(out))
+	if s == "" {
+		return ""
+	}
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		s = s[i+1:]
+	}
+	return ": " + s
+}
+
+func (r *scriptResource) Start(ctx context.Context) error {
+	if on, err := r.Running(ctx); err == nil && on {
+		r.log.Info(r.name + ": Resource is running: adopted")
+		return nil
+	}
+	_, err := r.run(ctx, "start")
+	return err
+}
+
+func (r *scriptResource) Stop(ctx context.Context) error {
+	_, err := r.run(ctx, "stop")
+	return err
+}
+
+// notRunningRE is what, in a script's status output, means "stopped".
+// Heartbeat's ResourceManager looks for "running" in the output; LSB init
+// scripts print "is not running" or "is stopped" and exit 3, so the words that
+// say "not running" are looked for first.
+var notRunningRE = regexp.MustCompile(`(?i)\b(not running|stopped|dead)\b`)
+
+func (r *scriptResource) Running(ctx context.Context) (bool, error) {
+	out, err := r.run(ctx, "status")
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		// LSB: 3 is "not running"; other codes are failures of the check
+		// itself, which also mean "not running" for Heartbeat.
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !notRunningRE.Match(out), nil
+}
