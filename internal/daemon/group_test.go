@@ -131,7 +131,9 @@ func TestRunner(t *testing.T) {
 	g2 := NewGroup("g2", "node2", []Resource{&fakeRes{name: "y", j: j}}, nil)
 	r := NewRunner([]*Group{g1, g2})
 	var changes []string
-	r.onChange = func(g string, held bool, err error) { changes = append(changes, fmt.Sprintf("%s %v %v", g, held, err == nil)) }
+	r.onChange = func(g string, held bool, err error) {
+		changes = append(changes, fmt.Sprintf("%s %v %v", g, held, err == nil))
+	}
 	ctx := context.Background()
 	if err := r.Acquire(ctx, "nope"); err == nil {
 		t.Error("Acquire of an unknown group succeeded")
