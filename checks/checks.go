@@ -37,6 +37,7 @@ type Result struct {
 	Latency time.Duration
 }
 
+// String says up or down, how long the probe took and why.
 func (r Result) String() string {
 	state := "down"
 	if r.Up {

@@ -47,6 +47,7 @@ func (c *CombinedChecker) Check(ctx context.Context) Result {
 	return r
 }
 
+// String says in words what the check does and expects.
 func (c *CombinedChecker) String() string {
 	return fmt.Sprintf("every check: %v; after %d successful connects: %v", c.connect, c.every, c.negotiate)
 }

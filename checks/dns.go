@@ -150,6 +150,7 @@ func judgeDNS(resp *dns.Msg, receive *receiveRE) Result {
 	return down(fmt.Sprintf("no A or PTR answer matches %v", receive), nil)
 }
 
+// String says in words what the check does and expects.
 func (c *DNSChecker) String() string {
 	recv := "nothing (receive is empty)"
 	if c.receive != nil {

@@ -71,6 +71,7 @@ func (c *ExternalChecker) Check(ctx context.Context) Result {
 	})
 }
 
+// String says in words what the check does and expects.
 func (c *ExternalChecker) String() string {
 	return fmt.Sprintf("command %s %q exiting 0 within %v", c.path, c.args, c.timeout)
 }

@@ -219,6 +219,7 @@ func (c *FTPChecker) retrieve(ctx context.Context, s *session) ([]byte, error) {
 	return content, nil
 }
 
+// String says in words what the check does and expects.
 func (c *FTPChecker) String() string {
 	s := fmt.Sprintf("FTP to %s logging in as %q", c.addr, c.login)
 	if c.receive != nil {

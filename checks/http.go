@@ -169,6 +169,7 @@ func judgeHTTP(code int, status string, body []byte, receive *receiveRE) Result 
 	return up(status)
 }
 
+// String says in words what the check does and expects.
 func (c *HTTPChecker) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "HTTP %s %s", c.method, c.url)

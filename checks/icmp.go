@@ -72,6 +72,7 @@ func (c *PingChecker) once(ctx context.Context) Result {
 	return down("no echo reply", fmt.Errorf("ping %s: timed out", c.ip))
 }
 
+// String says in words what the check does and expects.
 func (c *PingChecker) String() string {
 	return fmt.Sprintf("ICMP echo to %s, up to %d request(s) of %v each", c.ip, c.count, c.timeout)
 }

@@ -127,6 +127,7 @@ func (c *IMAPChecker) check(ctx context.Context) Result {
 	return up(truncate(greet, 80))
 }
 
+// String says in words what the check does and expects.
 func (c *IMAPChecker) String() string {
 	name := "IMAP"
 	if c.tls != nil {

@@ -121,6 +121,7 @@ func ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
+// String says in words what the check does and expects.
 func (c *LDAPChecker) String() string {
 	who := "anonymously"
 	if c.login != "" {

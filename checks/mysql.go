@@ -85,6 +85,7 @@ func (c *MySQLChecker) check(ctx context.Context) Result {
 	return up(fmt.Sprintf("query returned %d row(s)", n))
 }
 
+// String says in words what the check does and expects.
 func (c *MySQLChecker) String() string {
 	return fmt.Sprintf("%s expecting at least one row within %v", c.desc, c.timeout)
 }

@@ -52,6 +52,7 @@ func judgeNNTP(greeting []byte, err error) Result {
 	return up(fmt.Sprintf("greeting %q", string(greeting)))
 }
 
+// String says in words what the check does and expects.
 func (c *NNTPChecker) String() string {
 	return fmt.Sprintf("NNTP to %s expecting a greeting starting with 2 within %v", c.addr, c.timeout)
 }

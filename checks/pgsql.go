@@ -93,6 +93,7 @@ func (c *PgSQLChecker) check(ctx context.Context) Result {
 	return up(fmt.Sprintf("query returned %d row(s)", n))
 }
 
+// String says in words what the check does and expects.
 func (c *PgSQLChecker) String() string {
 	return fmt.Sprintf("%s expecting at least one row within %v", c.desc, c.timeout)
 }

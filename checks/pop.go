@@ -95,6 +95,7 @@ func (c *POPChecker) auth(s *session) Result {
 	return up("")
 }
 
+// String says in words what the check does and expects.
 func (c *POPChecker) String() string {
 	name := "POP3"
 	if c.tls != nil {

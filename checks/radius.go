@@ -199,6 +199,7 @@ func radiusVerify(p []byte, auth [16]byte, secret []byte) (byte, error) {
 	return p[0], nil
 }
 
+// String says in words what the check does and expects.
 func (c *RADIUSChecker) String() string {
 	return fmt.Sprintf("RADIUS Access-Request for %q to %s expecting Access-Accept within %v", c.login, c.addr, c.timeout)
 }

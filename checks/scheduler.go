@@ -20,6 +20,7 @@ const (
 	Down
 )
 
+// String is "up", "down" or "unknown".
 func (s State) String() string {
 	switch s {
 	case Up:

@@ -108,6 +108,7 @@ func readRawLine(br *bufio.Reader) (string, error) {
 	}
 }
 
+// String says in words what the check does and expects.
 func (c *SimpleTCPChecker) String() string {
 	recv := "any reply line"
 	if c.receive != nil {

@@ -97,6 +97,7 @@ func (c *SIPChecker) check(ctx context.Context) Result {
 // sipStatusOK is ldirectord's test of the status line.
 func sipStatusOK(line string) bool { return strings.HasPrefix(line, "SIP/2.0 200 OK") }
 
+// String says in words what the check does and expects.
 func (c *SIPChecker) String() string {
 	return fmt.Sprintf("SIP OPTIONS sip:%s over %s to %s expecting SIP/2.0 200 OK within %v", c.login, c.network, c.addr, c.timeout)
 }

@@ -65,6 +65,7 @@ func (c *SMTPChecker) check(ctx context.Context) Result {
 	return up(greet.String())
 }
 
+// String says in words what the check does and expects.
 func (c *SMTPChecker) String() string {
 	return fmt.Sprintf("SMTP to %s expecting a 2xx greeting and a 2xx reply to EHLO (or HELO) within %v", c.addr, c.timeout)
 }

@@ -19,6 +19,7 @@ func (c *StaticChecker) Check(context.Context) Result {
 	return Result{Up: c.up, Message: c.what}
 }
 
+// String says in words what the check does and expects.
 func (c *StaticChecker) String() string {
 	if c.up {
 		return "no check (" + c.what + "): always up"

@@ -37,6 +37,7 @@ func (c *ConnectChecker) Check(ctx context.Context) Result {
 	})
 }
 
+// String says in words what the check does and expects.
 func (c *ConnectChecker) String() string {
 	return fmt.Sprintf("TCP connect to %s within %v", c.addr, c.timeout)
 }
