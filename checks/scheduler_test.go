@@ -222,7 +222,7 @@ func (c slowChecker) String() string { return "slow" }
 func TestSchedulerConcurrencyBound(t *testing.T) {
 	var inflight, peak atomic.Int32
 	tr := newTransitions()
-	s := NewScheduler(SchedulerConfig{OnTransition: tr.add, Concurrency: 5})
+	s := NewScheduler(SchedulerConfig{OnTransition: tr.add, Concurrency: 5, Jitter: -1})
 	var jobs []Job
 	for i := 0; i < 60; i++ {
 		jobs = append(jobs, Job{ID: fmt.Sprint(i), Checker: slowChecker{10 * time.Millisecond, &inflight, &peak}, Interval: time.Hour})
