@@ -206,9 +206,8 @@ func download(ctx context.Context, dir, pkg string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("create download directory: %w", err)
 	}
-	// _apt cannot write into a root-owned 0700 temp directory; let it, so apt
-	// does not fall back to an unsandboxed download with a warning.
-	os.Chmod(tmp, 0o755)
+	// apt's _apt user cannot write into this root-owned directory, so apt
+	// downloads as root and warns about it; the warning is harmless.
 	cmd := exec.CommandContext(ctx, "apt-get", "download", pkg)
 	cmd.Dir = tmp
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -234,11 +234,12 @@ func (c *Config) Run(ctx context.Context, job Job) (Result, error) {
 	return res, fmt.Errorf("vm: %w%s", cause, detail)
 }
 
-// kernelCmdline keeps boot short and quiet: no KASLR or mitigation work that
-// is slow under TCG, no keyboard/mouse probing, reboot (and thus qemu exit,
-// with -no-reboot) on panic.
+// kernelCmdline keeps boot short and quiet: no mitigation work that is slow
+// under TCG, no keyboard/mouse probing, reboot (and thus qemu exit, with
+// -no-reboot) on panic or oops. directord.vm=1 lets InGuest recognise the
+// guest.
 const kernelCmdline = "console=ttyS0 quiet loglevel=3 panic=-1 oops=panic " +
-	"nokaslr mitigations=off i8042.noaux i8042.nokbd i8042.nopnp 8250.nr_uarts=2 " +
+	"mitigations=off i8042.noaux i8042.nokbd i8042.nopnp 8250.nr_uarts=2 " +
 	"random.trust_cpu=on tsc=reliable no_timer_check audit=0 directord.vm=1"
 
 func (c *Config) qemuPath() (string, error) {
