@@ -95,6 +95,10 @@ type MainOptions struct {
 	// extra files for the guest, e.g. a program the tests run and what it
 	// needs; HostFiles makes them from host paths.
 	Files func() ([]File, error)
+	// Modules are kernel modules the guest loads at boot besides
+	// DefaultModules (with their dependencies), e.g. "nf_nat" or
+	// "ip_vs_ftp". Names the guest kernel lacks are skipped.
+	Modules []string
 }
 
 // MainWith is Main with extra files in the guest.
@@ -158,7 +162,7 @@ func mainCode(m *testing.M, o MainOptions) int {
 			return 1
 		}
 	}
-	code, err := runSelf(os.Args[0], os.Args[1:], extra)
+	code, err := runSelf(os.Args[0], os.Args[1:], extra, o.Modules)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "testbed/vm: the kernel has no IPVS, and running the tests in a VM failed: %v\n", err)
 		if errors.Is(err, ErrPrerequisite) {
@@ -195,7 +199,7 @@ var outputFlags = []string{"coverprofile", "cpuprofile", "memprofile", "blockpro
 // runSelf runs the test binary bin with args in a guest and returns its exit
 // status. Files the binary writes for the go command (profiles, coverage)
 // are copied back to the same host paths.
-func runSelf(bin string, args []string, extra []File) (int, error) {
+func runSelf(bin string, args []string, extra []File, modules []string) (int, error) {
 	bin, err := filepath.Abs(bin)
 	if err != nil {
 		return 0, err
@@ -263,7 +267,7 @@ func runSelf(bin string, args []string, extra []File) (int, error) {
 		ctx, cancel = context.WithTimeout(ctx, timeout+2*time.Minute)
 		defer cancel()
 	}
-	var cfg Config
+	cfg := Config{Modules: modules}
 	if os.Getenv("DIRECTORD_VM_DEBUG") != "" {
 		fmt.Fprintf(os.Stderr, "testbed/vm: running %s %q in a guest, collecting %q\n", bin, job.Args, job.Collect)
 		cfg.Console = os.Stderr

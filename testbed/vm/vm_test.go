@@ -226,3 +226,17 @@ func TestHostFiles(t *testing.T) {
 		t.Error("a missing path is not an error")
 	}
 }
+
+func TestRunExtraModules(t *testing.T) {
+	needVM(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cfg := Config{Modules: []string{"ip_vs_ftp", "no_such_module"}}
+	res, err := cfg.Run(ctx, Job{Path: "/usr/bin/busybox", GuestPath: "/job/bin/sh", Args: []string{"-c", "grep -c '^ip_vs_ftp \\|^nf_nat ' /proc/modules"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 0 || strings.TrimSpace(string(res.Output)) != "2" {
+		t.Errorf("ip_vs_ftp and its dependency nf_nat not loaded: exit %d, output %q", res.ExitCode, res.Output)
+	}
+}
