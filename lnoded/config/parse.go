@@ -308,7 +308,7 @@ func (p *parser) virtualDirective(b *vblock, line int, cmd string) {
 		if d, ok := firstMatch(reDigits, val); ok {
 			n, ok := boundedInt(d, math.MaxInt32)
 			if !ok {
-				p.errorf(line, "checktype", "number of connect checks too large: %s", d)
+				p.errorf(line, "checktype", "number of connect checks %s is larger than %d", d, math.MaxInt32)
 				return
 			}
 			v.CheckType, v.NumConnects = CheckCombined, int(n)
@@ -373,7 +373,8 @@ func (p *parser) virtualDirective(b *vblock, line int, cmd string) {
 		d, ok := firstMatch(reDigits, val)
 		n, inRange := boundedInt(d, 65535)
 		if !ok || !inRange || n == 0 {
-			p.errorf(line, "checkport", "expected a port between 1 and 65535, got %q", val)
+			// ldirectord rejects these too (1..65535), so no "larger than".
+			p.errorf(line, "checkport", "expected a port from 1 to 65535, got %q", val)
 			return
 		}
 		v.CheckPort, b.checkPortSet = uint16(n), true
@@ -415,9 +416,13 @@ func (p *parser) virtualDirective(b *vblock, line int, cmd string) {
 	}
 	if val, ok := vPersistent.match(cmd); ok {
 		d, ok := firstMatch(reDigits, val)
-		n, inRange := boundedInt(d, math.MaxInt32)
-		if !ok || !inRange {
+		if !ok {
 			p.errorf(line, "persistent", "expected a timeout in seconds, got %q", val)
+			return
+		}
+		n, inRange := boundedInt(d, math.MaxInt32)
+		if !inRange {
+			p.errorf(line, "persistent", "timeout %s is larger than %d", d, math.MaxInt32)
 			return
 		}
 		v.Persistent, v.PersistentTimeout = true, time.Duration(n)*time.Second
@@ -615,8 +620,12 @@ func (p *parser) netmask(b *vblock, line int, val string) {
 		return
 	}
 	a, err := netip.ParseAddr(val)
+	if err != nil {
+		p.errorf(line, "netmask", "%q is not a netmask: an octet is above 255", val)
+		return
+	}
 	bits := -1
-	if err == nil && a.Is4() {
+	if a.Is4() {
 		m := a.As4()
 		u := uint32(m[0])<<24 | uint32(m[1])<<16 | uint32(m[2])<<8 | uint32(m[3])
 		ones := 0
@@ -1130,9 +1139,13 @@ func (p *parser) emailAlert(line int, val string) (string, bool) {
 }
 
 func (p *parser) alertFreq(line int, val string) (int64, bool) {
+	if val == "" {
+		p.errorf(line, "emailalertfreq", "expected a number of seconds, got nothing")
+		return 0, false
+	}
 	n, ok := boundedInt(val, math.MaxInt32)
-	if val == "" || !ok {
-		p.errorf(line, "emailalertfreq", "expected a number of seconds, got %q", val)
+	if !ok {
+		p.errorf(line, "emailalertfreq", "%s is larger than %d", val, math.MaxInt32)
 		return 0, false
 	}
 	return int64(n), true

@@ -63,9 +63,12 @@ func isKnownDifference(err error) bool {
 	}
 	for _, e := range l {
 		m := e.Error()
-		if !(strings.Contains(m, "between 1 and") || strings.Contains(m, "is larger than") ||
-			strings.Contains(m, "not a contiguous") || strings.Contains(m, "firewall mark must be") ||
-			strings.Contains(m, "holds more than")) {
+		known := false
+		for _, k := range []string{"between 1 and 2147483647", "is larger than", "not a contiguous", "is not a netmask",
+			"firewall mark must be", "holds more than", "syslog facility", "zone"} {
+			known = known || strings.Contains(m, k)
+		}
+		if !known {
 			return false
 		}
 	}

@@ -79,7 +79,10 @@ func (r *resolver) host(name string, ipv6 bool) (netip.Addr, error) {
 	}
 	if ipv6 {
 		if a, err := netip.ParseAddr(name); err == nil {
-			if a.Is4() || a.Zone() != "" {
+			if a.Zone() != "" {
+				return netip.Addr{}, fmt.Errorf("%q: an interface zone is not allowed", name)
+			}
+			if a.Is4() {
 				return netip.Addr{}, fmt.Errorf("%q: %w", name, errNoAddress)
 			}
 			return a, nil
