@@ -5,8 +5,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cavaliergopher/cpio"
 )
@@ -112,5 +114,41 @@ func TestPassEnv(t *testing.T) {
 		if got := passEnv(kv); got != want {
 			t.Errorf("passEnv(%q) = %v, want %v", kv, got, want)
 		}
+	}
+}
+
+func TestSelfJob(t *testing.T) {
+	args := []string{
+		"-test.paniconexit0",
+		"-test.testlogfile=/tmp/b001/testlog.txt",
+		"-test.timeout=3m0s",
+		"-test.gocoverdir=/tmp/b001/gocoverdir",
+		"-test.coverprofile=/tmp/b001/_cover_.out",
+		"-test.outputdir=/out",
+		"-test.cpuprofile=cpu.prof",
+		"-test.run=^TestX$",
+	}
+	env := []string{"HOME=/root", "DIRECTORD_K=v", "GOTRACEBACK=all"}
+	job, timeout := selfJob("/tmp/b001/x.test", "/src/pkg", args, env)
+	if timeout != 3*time.Minute {
+		t.Errorf("timeout %v, want 3m", timeout)
+	}
+	wantArgs := slices.Delete(slices.Clone(args), 1, 2)
+	if !slices.Equal(job.Args, wantArgs) {
+		t.Errorf("args %q, want %q (without the testlogfile)", job.Args, wantArgs)
+	}
+	if want := []string{"/tmp/b001/gocoverdir", "/tmp/b001/_cover_.out", "/out/cpu.prof"}; !slices.Equal(job.Collect, want) {
+		t.Errorf("collect %q, want %q", job.Collect, want)
+	}
+	for _, d := range []string{"/tmp/b001/gocoverdir", "/out", "/tmp/b001"} {
+		if !slices.Contains(job.Dirs, d) {
+			t.Errorf("dirs %q lack %s", job.Dirs, d)
+		}
+	}
+	if want := []string{"DIRECTORD_K=v", "GOTRACEBACK=all"}; !slices.Equal(job.Env, want) {
+		t.Errorf("env %q, want %q", job.Env, want)
+	}
+	if job.Dir != "/src/pkg" || job.Path != "/tmp/b001/x.test" {
+		t.Errorf("dir %s path %s", job.Dir, job.Path)
 	}
 }

@@ -211,7 +211,51 @@ func runSelf(bin string, args []string, extra []File, modules []string) (int, er
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	job := Job{Path: bin, Stdout: os.Stdout, Dir: wd}
+	job, timeout := selfJob(bin, wd, args, os.Environ())
+	job.Stdout = os.Stdout
+	files, err := treeFiles(filepath.Join(wd, "testdata"), 256<<20)
+	if err != nil {
+		return 0, err
+	}
+	job.Files = append(job.Files, files...)
+	job.Files = append(job.Files, extra...)
+	if timeout > 0 {
+		// The test binary enforces -test.timeout itself; this only catches
+		// a guest that hangs outside it.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout+2*time.Minute)
+		defer cancel()
+	}
+	cfg := Config{Modules: modules}
+	if os.Getenv("DIRECTORD_VM_DEBUG") != "" {
+		fmt.Fprintf(os.Stderr, "testbed/vm: running %s %q in a guest, collecting %q\n", bin, job.Args, job.Collect)
+		cfg.Console = os.Stderr
+		cfg.KernelArgs = []string{"directord.vm.debug=1", "loglevel=7"}
+	}
+	res, err := cfg.Run(ctx, job)
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range res.Files {
+		if err := os.MkdirAll(filepath.Dir(f.Guest), 0o755); err != nil {
+			return 0, fmt.Errorf("copy back %s: %w", f.Guest, err)
+		}
+		if err := os.WriteFile(f.Guest, f.Data, 0o644); err != nil {
+			return 0, fmt.Errorf("copy back %s: %w", f.Guest, err)
+		}
+	}
+	if os.Getenv("DIRECTORD_VM_DEBUG") != "" {
+		fmt.Fprintf(os.Stderr, "testbed/vm: guest booted in %v, job exited %d after %v\n", res.Boot.Round(time.Millisecond), res.ExitCode, res.Total.Round(time.Millisecond))
+	}
+	return res.ExitCode, nil
+}
+
+// selfJob turns a test binary's command line into a guest job: the same
+// arguments (bar -test.testlogfile), the working directory wd, the
+// passed-through environment, directories for and collection of the files the
+// binary writes, and the -test.timeout.
+func selfJob(bin, wd string, args, environ []string) (Job, time.Duration) {
+	job := Job{Path: bin, Dir: wd}
 	var (
 		timeout   time.Duration
 		outputDir string
@@ -249,46 +293,12 @@ func runSelf(bin string, args []string, extra []File, modules []string) (int, er
 		job.Dirs = append(job.Dirs, filepath.Dir(p))
 		job.Collect = append(job.Collect, p)
 	}
-	for _, kv := range os.Environ() {
+	for _, kv := range environ {
 		if passEnv(kv) {
 			job.Env = append(job.Env, kv)
 		}
 	}
-	files, err := treeFiles(filepath.Join(wd, "testdata"), 256<<20)
-	if err != nil {
-		return 0, err
-	}
-	job.Files = append(job.Files, files...)
-	job.Files = append(job.Files, extra...)
-	if timeout > 0 {
-		// The test binary enforces -test.timeout itself; this only catches
-		// a guest that hangs outside it.
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout+2*time.Minute)
-		defer cancel()
-	}
-	cfg := Config{Modules: modules}
-	if os.Getenv("DIRECTORD_VM_DEBUG") != "" {
-		fmt.Fprintf(os.Stderr, "testbed/vm: running %s %q in a guest, collecting %q\n", bin, job.Args, job.Collect)
-		cfg.Console = os.Stderr
-		cfg.KernelArgs = []string{"directord.vm.debug=1", "loglevel=7"}
-	}
-	res, err := cfg.Run(ctx, job)
-	if err != nil {
-		return 0, err
-	}
-	for _, f := range res.Files {
-		if err := os.MkdirAll(filepath.Dir(f.Guest), 0o755); err != nil {
-			return 0, fmt.Errorf("copy back %s: %w", f.Guest, err)
-		}
-		if err := os.WriteFile(f.Guest, f.Data, 0o644); err != nil {
-			return 0, fmt.Errorf("copy back %s: %w", f.Guest, err)
-		}
-	}
-	if os.Getenv("DIRECTORD_VM_DEBUG") != "" {
-		fmt.Fprintf(os.Stderr, "testbed/vm: guest booted in %v, job exited %d after %v\n", res.Boot.Round(time.Millisecond), res.ExitCode, res.Total.Round(time.Millisecond))
-	}
-	return res.ExitCode, nil
+	return job, timeout
 }
 
 // treeFiles lists the regular files under root as guest files at the same
