@@ -146,6 +146,10 @@ type node struct {
 	giveupAt      time.Time
 	giveupBits    int
 
+	restarted bool   // our starting was repeated
+	pGone     bool   // the peer sent shutdone
+	pGoneGen  uint64 // ... in this generation
+
 	lastAuthLog time.Time
 	stonithAt   time.Time
 	stopped     bool
@@ -360,6 +364,14 @@ func (n *node) receive(p inbound) {
 			return
 		}
 	}
+	if n.pGone {
+		// After its shutdone the peer keeps sending keepalives while it
+		// exits; they must not bring it back to life.
+		if g, err := m.Uint(wire.FieldGen); err == nil && g <= n.pGoneGen {
+			return
+		}
+		n.pGone = false
+	}
 	r := n.track.Observe(m, seqtrack.ToUs(m, n.self, n.uuid))
 	if r.Restart {
 		n.peerRestarted()
@@ -434,6 +446,9 @@ func (n *node) answerRexmit(m *wire.Message) {
 func (n *node) dispatch(m *wire.Message, fromMe bool) {
 	if !fromMe && !n.commUp {
 		n.commNowUp()
+	}
+	if !fromMe && m.Type() != proto.TypeStatus {
+		n.log.Debug("received", "msg", m.String())
 	}
 	switch m.Type() {
 	case proto.TypeStatus:
@@ -745,8 +760,16 @@ func (n *node) processResources(m *wire.Message, fromMe bool) {
 		}
 		switch n.rs {
 		case rRscRcvd, rStable, rShutdown:
-		case rStarting:
+		case rStarting, rBothStarting:
 			n.rs = rBothStarting
+			if !n.restarted {
+				// Heartbeat ignores a starting that arrives before its own
+				// comm_now_up, and ours may have: say it again, once, so
+				// that it answers with what it holds instead of both
+				// sides waiting for its 10 s RQSTDELAY.
+				n.restarted = true
+				n.send(proto.Starting())
+			}
 		default:
 			n.log.Error("Received 'starting' message in state init")
 			return
@@ -1013,7 +1036,7 @@ func (n *node) peerShutdone() {
 	n.takeoverFromNode(fmt.Sprintf("%s shut down", n.peer))
 	// It has said goodbye: expect silence, not death.
 	n.pDead = true
-	n.track.MarkDead()
+	n.pGone, n.pGoneGen = true, n.track.Generation()
 	n.pStatus = StatusDead
 	for i := range n.pLinks {
 		n.pLinks[i].up = false

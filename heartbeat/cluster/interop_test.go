@@ -1,0 +1,236 @@
+package cluster
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/directord/directord/heartbeat/hacf"
+	"github.com/directord/directord/heartbeat/proto"
+	"github.com/directord/directord/heartbeat/wire"
+)
+
+// Interop with Debian's heartbeat 3.0.6: the real daemon is nodea and
+// owns 192.0.2.10; directord is nodeb and owns 192.0.2.20. Both groups in
+// one haresources cover both roles (our node as owner, and theirs).
+
+const interopKey = "interop-test-key"
+
+// Heartbeat at sub-second timings keeps the tests short; the measurement
+// test uses its usual 1 s / 5 s.
+var (
+	realFast = realTiming{keepalive: "200ms", warntime: "600ms", deadtime: "1", initdead: "2"}
+	ourFast  = Timing{Keepalive: 200 * time.Millisecond, WarnTime: 600 * time.Millisecond, DeadTime: time.Second,
+		InitDead: 2 * time.Second, MaxRexmitDelay: 100 * time.Millisecond, DeadPing: time.Second}
+)
+
+const interopWait = 30 * time.Second // generous: a loaded 2-core box
+
+func interopPair(t *testing.T, fb hacf.AutoFailback, tweak func(*Engine)) (*nsPair, *realNode, *testNode) {
+	needHeartbeat(t)
+	p := newNSPair(t, 1)
+	rn := newRealNode(t, p.a, realFast, fb, interopKey, []string{"198.51.100.2"})
+	rn.start()
+	ours := startOurs(t, p.hB, ourConfig(t, p, "b", ourFast, fb, interopKey), tweak)
+	return p, rn, ours
+}
+
+func interopSettled(rn *realNode, ours *testNode) func() bool {
+	return func() bool {
+		return rn.holds(gA) && !rn.holds(gB) && ours.res.holds(gB) && !ours.res.holds(gA) && ours.e.State().Stable
+	}
+}
+
+func TestHeartbeatInteropFailoverAndFailback(t *testing.T) {
+	p, rn, ours := interopPair(t, hacf.FailbackOn, nil)
+	d := waitFor(t, interopWait, "cold start: each owner holds its group", interopSettled(rn, ours))
+	t.Logf("cold start settled after %v", d)
+	if !strings.Contains(rn.log(), "Link nodeb:hb0 up") {
+		t.Error("heartbeat never saw our link up")
+	}
+	if st := rn.statusOf("nodeb"); st != "active" {
+		t.Errorf("cl_status nodestatus nodeb = %q", st)
+	}
+
+	// kill -9 the real node: we take its group after deadtime.
+	rn.powerOff()
+	killed := time.Now()
+	waitFor(t, interopWait, "directord to take nodea's group", func() bool { return ours.res.holds(gA) })
+	t.Logf("kill -9 heartbeat -> directord holds %s after %v (dt 1s)", gA, time.Since(killed))
+	if !ours.log.has("node nodea: is dead") {
+		t.Error("death not logged")
+	}
+
+	// Restart: auto_failback on gives it back.
+	rn.start()
+	waitFor(t, interopWait, "failback to heartbeat", func() bool { return rn.holds(gA) && !ours.res.holds(gA) && ours.res.holds(gB) })
+	waitFor(t, interopWait, "stable", func() bool { return ours.e.State().Stable })
+
+	// Now our node dies with no goodbye: heartbeat takes our group.
+	ours.kill()
+	killed = time.Now()
+	waitFor(t, interopWait, "heartbeat to take nodeb's group", func() bool { return rn.holds(gB) })
+	t.Logf("directord cancelled -> heartbeat holds %s after %v (dt 1s)", gB, time.Since(killed))
+
+	// We come back (same state dir: new generation) and get it back.
+	cfg := ourConfig(t, p, "b", ourFast, hacf.FailbackOn, interopKey)
+	cfg.StateDir = ours.dir
+	ours2 := startOurs(t, p.hB, cfg, nil)
+	waitFor(t, interopWait, "failback to directord", interopSettled(rn, ours2))
+	if !strings.Contains(rn.log(), "Heartbeat restart on node nodeb") {
+		t.Error("heartbeat did not see our restart")
+	}
+	if strings.Contains(rn.log(), "Both machines own") {
+		t.Errorf("heartbeat saw double ownership:\n%s", rn.log())
+	}
+}
+
+func TestHeartbeatInteropFailbackOff(t *testing.T) {
+	_, rn, ours := interopPair(t, hacf.FailbackOff, nil)
+	waitFor(t, interopWait, "cold start", interopSettled(rn, ours))
+	rn.powerOff()
+	waitFor(t, interopWait, "directord to take nodea's group", func() bool { return ours.res.holds(gA) })
+	rn.start()
+	waitFor(t, interopWait, "heartbeat back and stable", func() bool {
+		return strings.Contains(rn.log(), "remote resource transition completed") && ours.e.State().Peer.Status == StatusActive && ours.e.State().Stable
+	})
+	time.Sleep(5 * time.Second) // several deadtimes: nothing may move
+	if rn.holds(gA) || !ours.res.holds(gA) || !ours.res.holds(gB) {
+		t.Fatalf("auto_failback off moved resources: ours=%s heartbeat=%s", ours.res.callLog(), rn.vipLog())
+	}
+}
+
+func TestHeartbeatInteropStandbyTakeover(t *testing.T) {
+	_, rn, ours := interopPair(t, hacf.FailbackOn, nil)
+	waitFor(t, interopWait, "cold start", interopSettled(rn, ours))
+
+	// hb_standby on the real node: everything comes to us.
+	if out, err := rn.inside("/usr/share/heartbeat/hb_standby"); err != nil {
+		t.Fatalf("hb_standby: %v\n%s", err, out)
+	}
+	start := time.Now()
+	waitFor(t, interopWait, "standby: directord holds all", func() bool {
+		return !rn.holds(gA) && ours.res.holds(gA) && ours.res.holds(gB) && ours.e.State().Stable
+	})
+	t.Logf("hb_standby on heartbeat -> directord holds all after %v", time.Since(start))
+
+	// hb_takeover on the real node: everything goes back to it.
+	if out, err := rn.inside("/usr/share/heartbeat/hb_takeover", "all"); err != nil {
+		t.Fatalf("hb_takeover: %v\n%s", err, out)
+	}
+	waitFor(t, interopWait, "takeover: heartbeat holds all", func() bool {
+		return rn.holds(gA) && rn.holds(gB) && !ours.res.holds(gA) && !ours.res.holds(gB) && ours.e.State().Stable
+	})
+
+	// Our Takeover(local): heartbeat goes standby for our group.
+	waitFor(t, interopWait, "heartbeat idle", func() bool {
+		return strings.Count(rn.log(), "Other node completed standby") >= 1 || ours.e.State().Stable
+	})
+	ctx := context.Background()
+	retry(t, func() error { return ours.e.Takeover(ctx, Local) })
+	waitFor(t, interopWait, "our takeover local", func() bool { return ours.res.holds(gB) && !rn.holds(gB) && rn.holds(gA) && ours.e.State().Stable })
+
+	// Our Standby(all): heartbeat takes everything.
+	retry(t, func() error { return ours.e.Standby(ctx, All) })
+	waitFor(t, interopWait, "our standby all", func() bool {
+		return rn.holds(gA) && rn.holds(gB) && !ours.res.holds(gB) && ours.e.State().Stable
+	})
+	if strings.Contains(rn.log(), "Ignored standby message") {
+		t.Errorf("heartbeat ignored a standby message:\n%s", rn.log())
+	}
+}
+
+// retry repeats a request refused while a transition settles.
+func retry(t *testing.T, f func() error) {
+	t.Helper()
+	var err error
+	for range 100 {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal(err)
+}
+
+func TestHeartbeatInteropGracefulStop(t *testing.T) {
+	p, rn, ours := interopPair(t, hacf.FailbackOn, nil)
+	waitFor(t, interopWait, "cold start", interopSettled(rn, ours))
+
+	// heartbeat -k: we take its group at once, not after deadtime.
+	stopped := make(chan error, 1)
+	go func() { stopped <- rn.stop() }()
+	start := time.Now()
+	waitFor(t, interopWait, "directord to take nodea's group", func() bool { return ours.res.holds(gA) })
+	t.Logf("heartbeat -k -> directord holds %s after %v", gA, time.Since(start))
+	if !ours.log.has("Received shutdown notice from 'nodea'.") {
+		t.Error("no shutdown notice")
+	}
+	if ours.log.has("node nodea: is dead") {
+		t.Error("waited for deadtime instead of the shutdown notice")
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+
+	// Back, then our graceful stop: heartbeat takes our group at once.
+	rn.start()
+	waitFor(t, interopWait, "failback", interopSettled(rn, ours))
+	ctx, cancel := context.WithTimeout(context.Background(), interopWait)
+	defer cancel()
+	start = time.Now()
+	if err := ours.e.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadFirst := false
+	waitFor(t, interopWait, "heartbeat to take nodeb's group", func() bool {
+		deadFirst = deadFirst || strings.Contains(rn.log(), "node nodeb: is dead")
+		return rn.holds(gB)
+	})
+	t.Logf("directord Stop -> heartbeat holds %s after %v", gB, time.Since(start))
+	if !strings.Contains(rn.log(), "Received shutdown notice from 'nodeb'") {
+		t.Errorf("heartbeat did not get our shutdown notice")
+	}
+	// Heartbeat declares a node that said goodbye dead later on; what
+	// matters is that it took over before that.
+	if deadFirst {
+		t.Error("heartbeat waited for deadtime")
+	}
+	_ = p
+}
+
+func TestHeartbeatInteropWrongKey(t *testing.T) {
+	needHeartbeat(t)
+	p := newNSPair(t, 1)
+	rn := newRealNode(t, p.a, realFast, hacf.FailbackOn, interopKey, []string{"198.51.100.2"})
+	rn.start()
+	ours := startOurs(t, p.hB, ourConfig(t, p, "b", ourFast, hacf.FailbackOn, "not-the-key"), nil)
+	waitFor(t, interopWait, "both sides to reject", func() bool {
+		l := rn.log()
+		return ours.log.has("authentication failed") && (strings.Contains(l, "authentication failed") || strings.Contains(l, "authtoken does not match"))
+	})
+	if ours.log.has("Link nodea:hb0 up") || strings.Contains(rn.log(), "Link nodeb:hb0 up") {
+		t.Error("a link came up with a wrong key")
+	}
+}
+
+func TestHeartbeatInteropRetransmission(t *testing.T) {
+	var droppedOut atomic.Int32
+	tweak := func(e *Engine) {
+		// Lose our first resource message: heartbeat must ask for it.
+		e.dropOut = func(m *wire.Message) bool {
+			if m.Type() == proto.TypeResource && droppedOut.CompareAndSwap(0, 1) {
+				return true
+			}
+			return false
+		}
+	}
+	_, rn, ours := interopPair(t, hacf.FailbackOn, tweak)
+	waitFor(t, interopWait, "cold start despite the loss", interopSettled(rn, ours))
+	waitFor(t, interopWait, "heartbeat's NS_rexmit answered", func() bool { return ours.log.has("retransmitted on request") })
+	if droppedOut.Load() != 1 {
+		t.Fatal("nothing dropped")
+	}
+}
