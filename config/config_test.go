@@ -414,6 +414,7 @@ func TestYAMLErrors(t *testing.T) {
 		{"duration as a number", head[:strings.Index(head, "auth")] + "  deadtime: 30\n" + head[strings.Index(head, "auth"):],
 			[]string{`x.yaml:5: cluster.deadtime: want a duration such as 2s or 500ms, got "30" (write 30s for seconds)`}},
 		{"integer out of range", head + "directord: {sync: {enabled: true, interface: eth1, syncid: 256}}\n", []string{"x.yaml:6: sync.syncid: want an integer in 0..255"}},
+		{"ttl on bcast", strings.Replace(head, "{bcast: eth1}", "{bcast: eth1, ttl: 0}", 1), []string{"x.yaml:3: media entry: group, ttl and loop does not apply to bcast"}},
 		{"two media types", strings.Replace(head, "{bcast: eth1}", "{bcast: eth1, ucast: eth1}", 1), []string{"x.yaml:3: media entry: want exactly one of ucast, bcast or mcast"}},
 		{"both auth forms", strings.Replace(head, "auth: {method: sha1, secret: s3cret}", "auth: {method: sha1, secret: s3cret, keys: [{num: 1, method: crc}]}", 1), []string{"x.yaml:5: auth: write either"}},
 		{"resource with two kinds", head + "groups: [{owner: a, resources: [{vip: 192.0.2.1, script: x}]}]\n", []string{"x.yaml:6: resource: want one of"}},
@@ -456,6 +457,22 @@ func TestYAMLPermissions(t *testing.T) {
 	}
 	if _, err := LoadYAML(context.Background(), secret, hermetic("a")); err != nil {
 		t.Errorf("mode 0600: %v", err)
+	}
+}
+
+func TestMcastTTL(t *testing.T) {
+	for ttl, want := range map[string]int{"": 1, "ttl: 0, ": 0, "ttl: 5, ": 5} {
+		y := "cluster: {nodes: [a, b], media: [{mcast: eth0, " + ttl + "group: 239.0.0.1}, {bcast: eth1}], auto_failback: on}\nauth: {method: crc}\n"
+		c, err := ParseYAML(context.Background(), "t.yaml", []byte(y), hermetic("a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Cluster.Media[0].TTL; got != want {
+			t.Errorf("%q: ttl %d, want %d", ttl, got, want)
+		}
+		if got := c.Cluster.Media[1].TTL; got != 0 {
+			t.Errorf("bcast ttl %d", got)
+		}
 	}
 }
 

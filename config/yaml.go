@@ -483,7 +483,7 @@ func applyTimingDefaults(cl *Cluster, k *yaml.Node, d *ydec) {
 }
 
 func (d *ydec) medium(n *yaml.Node) {
-	m := Medium{Pos: d.at(n), Port: -1}
+	m := Medium{Pos: d.at(n), Port: -1, TTL: -1}
 	types := 0
 	typ := func(t MediaType) field {
 		return field{string(t), func(k, v *yaml.Node) {
@@ -512,13 +512,16 @@ func (d *ydec) medium(n *yaml.Node) {
 	if m.Type != Ucast && m.Peer != "" {
 		bad("peer")
 	}
-	if m.Type != Mcast && (m.Group.IsValid() || m.TTL != 0 || m.Loop) {
+	if m.Type != Mcast && (m.Group.IsValid() || m.TTL >= 0 || m.Loop) {
 		bad("group, ttl and loop")
 	}
 	if m.Type == Mcast && !m.Group.IsValid() {
 		d.errorf(n, "media entry: mcast needs a group")
 	}
-	if m.Type == Mcast && m.TTL == 0 {
+	switch {
+	case m.Type != Mcast:
+		m.TTL = 0
+	case m.TTL < 0:
 		m.TTL = 1 // one hop, the usual
 	}
 	d.c.Cluster.Media = append(d.c.Cluster.Media, m)
