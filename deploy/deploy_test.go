@@ -231,7 +231,7 @@ func TestUnits(t *testing.T) {
 		"Service.Type":             "notify",
 		"Service.Restart":          "on-failure",
 		"Service.WatchdogSec":      "10s",
-		"Service.ExecStart":        "/usr/sbin/directord run $DIRECTORD_ARGS",
+		"Service.ExecStart":        "/usr/sbin/directord run $DIRECTORD_ARGS $DIRECTORD_RUN_ARGS",
 		"Service.StateDirectory":   "directord",
 		"Service.RuntimeDirectory": "directord",
 		"Service.ProtectSystem":    "strict",
