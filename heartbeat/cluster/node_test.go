@@ -1,0 +1,328 @@
+package cluster
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/directord/directord/heartbeat/hacf"
+	"github.com/directord/directord/heartbeat/proto"
+	"github.com/directord/directord/heartbeat/wire"
+)
+
+// These tests drive the node state machine directly with a fake clock
+// and capturing links: no goroutines, no sockets, fully deterministic.
+
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) Now() time.Time                       { return c.t }
+func (c *fakeClock) After(time.Duration) <-chan time.Time { return nil }
+func (c *fakeClock) advance(d time.Duration)              { c.t = c.t.Add(d) }
+
+type capLink struct {
+	iface string
+	mu    sync.Mutex
+	sent  [][]byte
+}
+
+func (l *capLink) Send(p []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent = append(l.sent, append([]byte(nil), p...))
+	return nil
+}
+func (l *capLink) ReadFrom([]byte) (int, netip.AddrPort, error) { select {} }
+func (l *capLink) Close() error                                 { return nil }
+func (l *capLink) String() string                               { return "cap " + l.iface }
+func (l *capLink) Interface() string                            { return l.iface }
+
+// take returns and forgets what was sent, decoded.
+func (l *capLink) take(t *testing.T) []*wire.Message {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []*wire.Message
+	for _, p := range l.sent {
+		m, err := testKeyring().Open(p)
+		if err != nil {
+			t.Fatalf("we sent a packet that does not verify: %v", err)
+		}
+		out = append(out, m)
+	}
+	l.sent = nil
+	return out
+}
+
+type harness struct {
+	t     *testing.T
+	clk   *fakeClock
+	n     *node
+	links []*capLink
+	log   *logBuf
+	res   *recorder
+	peer  *proto.Stamper
+}
+
+func newHarness(t *testing.T, nlinks int, ours Timing) *harness {
+	clk := &fakeClock{t: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)}
+	lb := &logBuf{}
+	cfg := memConfig("nodea", "nodeb", nlinks, hacf.FailbackOn, t.TempDir())
+	cfg.Timing = ours
+	cfg.Clock = clk
+	cfg.Logger = slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	res := newRecorder("a")
+	e, err := New(cfg, res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, clk: clk, log: lb, res: res}
+	var links []Link
+	for i := range nlinks {
+		l := &capLink{iface: "eth" + string(rune('0'+i))}
+		h.links = append(h.links, l)
+		links = append(links, l)
+	}
+	h.n = newNode(e, wire.UUID{1}, 7, links)
+	h.peer = proto.NewStamper(proto.Identity{Name: "nodeb", UUID: wire.UUID{2}, Generation: 9, TTL: 3}, nil, proto.WithClock(clk.Now))
+	return h
+}
+
+// fromPeer delivers m, stamped as nodeb's next message, on link i.
+func (h *harness) fromPeer(i int, m *wire.Message) uint64 {
+	h.t.Helper()
+	seq, err := h.peer.Stamp(m)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	pkt, err := testKeyring().Seal(m)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.n.receive(inbound{link: i, pkt: pkt})
+	h.n.drainOwn()
+	return seq
+}
+
+func (h *harness) status(i int, dt time.Duration) {
+	h.fromPeer(i, proto.Status(proto.StatusActive, uint64(dt.Milliseconds())))
+}
+
+// runJobs runs queued resource work synchronously.
+func (h *harness) runJobs() {
+	for len(h.n.queue) > 0 {
+		j := h.n.queue[0]
+		h.n.queue = h.n.queue[1:]
+		var out any
+		if j.start != nil {
+			out = j.start()(context.Background())
+		}
+		if j.then != nil {
+			j.then(out)
+		}
+		h.n.drainOwn()
+	}
+}
+
+// tickFor advances the clock in steps of the node's tick.
+func (h *harness) tickFor(d time.Duration) {
+	for end := h.clk.t.Add(d); h.clk.t.Before(end); {
+		h.clk.advance(h.n.tick())
+		h.n.onTick()
+		h.n.drainOwn()
+	}
+}
+
+func slowTiming() Timing {
+	return Timing{Keepalive: 200 * time.Millisecond, WarnTime: 500 * time.Millisecond, DeadTime: time.Second,
+		InitDead: 10 * time.Second, MaxRexmitDelay: 100 * time.Millisecond, DeadPing: time.Second}
+}
+
+func TestDeathUsesThePeersDeadtime(t *testing.T) {
+	h := newHarness(t, 1, slowTiming())
+	h.status(0, 3*time.Second) // the peer says: wait 3 s for me
+	h.tickFor(2500 * time.Millisecond)
+	if h.n.pDead || h.log.has("is dead") {
+		t.Fatal("declared dead within the peer's deadtime (ours is 1 s, the peer's 3 s)")
+	}
+	if got := h.n.peerDeadtime(); got != 3*time.Second {
+		t.Fatalf("peer deadtime %v", got)
+	}
+	h.tickFor(700 * time.Millisecond)
+	if !h.n.pDead || !h.log.has(`msg="node nodeb: is dead"`) || !h.log.has(`msg="Link nodeb:eth0 dead."`) {
+		t.Fatalf("not dead 3.2 s after the last packet:\n%s", h.log.String())
+	}
+	h.runJobs()
+	if !h.res.holds(gB) || !h.res.holds(gA) {
+		t.Errorf("dead peer's group not taken: %s", h.res.callLog())
+	}
+	// The peer's deadtime at death, as Heartbeat keeps it, also bounds a
+	// later return.
+	h.status(0, time.Second)
+	if h.n.pDead || !h.log.has("Status update for node nodeb: status active") {
+		t.Error("peer did not come back")
+	}
+}
+
+func TestLateHeartbeatWarning(t *testing.T) {
+	h := newHarness(t, 1, slowTiming())
+	h.status(0, time.Second)
+	h.clk.advance(400 * time.Millisecond)
+	h.status(0, time.Second)
+	if h.log.has("Late heartbeat") {
+		t.Fatal("400 ms is within warntime 500 ms")
+	}
+	h.clk.advance(800 * time.Millisecond)
+	h.status(0, time.Second)
+	if !h.log.has("Late heartbeat: Node nodeb: interval 800 ms") {
+		t.Fatalf("no late warning:\n%s", h.log.String())
+	}
+	if h.n.pLate != 1 {
+		t.Errorf("late count %d", h.n.pLate)
+	}
+	h.n.publish()
+	if s := h.n.e.State(); s.Peer.Late != 1 {
+		t.Errorf("snapshot late %d", s.Peer.Late)
+	}
+}
+
+func TestLinksTrackedPerInterface(t *testing.T) {
+	h := newHarness(t, 2, slowTiming())
+	h.status(0, time.Second)
+	h.status(1, time.Second)
+	if !h.log.has("Link nodeb:eth0 up.") || !h.log.has("Link nodeb:eth1 up.") {
+		t.Fatal("links not up")
+	}
+	// Only eth0 carries packets from now on.
+	for range 10 {
+		h.tickFor(200 * time.Millisecond)
+		h.status(0, time.Second)
+	}
+	if !h.log.has("Link nodeb:eth1 dead.") || h.log.has("Link nodeb:eth0 dead.") || h.n.pDead {
+		t.Fatalf("per-link state wrong:\n%s", h.log.String())
+	}
+	h.status(1, time.Second)
+	if !h.n.pLinks[1].up {
+		t.Error("eth1 did not come back")
+	}
+}
+
+func TestGapRequestsRetransmissionUntilFilled(t *testing.T) {
+	h := newHarness(t, 1, slowTiming())
+	h.status(0, time.Second)
+	h.links[0].take(t)
+	// Lose the peer's next message: stamp it but do not deliver.
+	lost := proto.Starting()
+	lostSeq, _ := h.peer.Stamp(lost)
+	h.status(0, time.Second)
+	asked := func() int {
+		c := 0
+		for _, m := range h.links[0].take(t) {
+			if m.Type() == proto.TypeRexmit {
+				f, _ := m.Uint(wire.FieldFirstSeq)
+				l, _ := m.Uint(wire.FieldLastSeq)
+				if f != lostSeq || l != lostSeq {
+					t.Errorf("asked for %d..%d, lost %d", f, l, lostSeq)
+				}
+				if d, _ := m.Get(wire.FieldDest); d != "nodeb" {
+					t.Errorf("rexmit dest %q", d)
+				}
+				c++
+			}
+		}
+		return c
+	}
+	if asked() != 1 {
+		t.Fatal("gap not requested at once")
+	}
+	h.tickFor(250 * time.Millisecond)
+	if n := asked(); n < 2 {
+		t.Fatalf("re-asked %d times in 250 ms (max_rexmit_delay 100 ms)", n)
+	}
+	// The retransmission arrives.
+	pkt, _ := testKeyring().Seal(lost)
+	h.n.receive(inbound{link: 0, pkt: pkt})
+	if !h.log.has("Retransmitted message") {
+		t.Error("retransmission not recognised")
+	}
+	h.tickFor(300 * time.Millisecond)
+	if asked() != 0 {
+		t.Error("still asking after the gap was filled")
+	}
+	// A duplicate is dropped without effect.
+	before := h.log.String()
+	h.n.receive(inbound{link: 0, pkt: pkt})
+	if h.log.String() != before {
+		t.Errorf("duplicate had an effect:\n%s", strings.TrimPrefix(h.log.String(), before))
+	}
+}
+
+func TestAnswersRexmitFromHistory(t *testing.T) {
+	h := newHarness(t, 1, slowTiming())
+	h.status(0, time.Second)
+	h.n.send(proto.Starting()) // something of ours to lose
+	var want uint64
+	for _, m := range h.links[0].take(t) {
+		if m.Type() == proto.TypeStarting {
+			want, _ = m.Uint(wire.FieldSeq)
+		}
+	}
+	if want == 0 {
+		t.Fatal("no starting sent")
+	}
+	h.fromPeer(0, proto.Rexmit("nodea", want, want))
+	got := h.links[0].take(t)
+	if len(got) != 1 || got[0].Type() != proto.TypeStarting {
+		t.Fatalf("rexmit answered with %v", got)
+	}
+	if s, _ := got[0].Uint(wire.FieldSeq); s != want {
+		t.Errorf("resent seq %d, want %d", s, want)
+	}
+	// A seq we never had gets NS_nak_rexmit.
+	h.fromPeer(0, proto.Rexmit("nodea", 999, 999))
+	got = h.links[0].take(t)
+	if len(got) != 1 || got[0].Type() != proto.TypeNakRexmit {
+		t.Fatalf("unknown seq answered with %v", got)
+	}
+	// Requests for another node are not ours to answer.
+	h.fromPeer(0, proto.Rexmit("nodec", want, want))
+	if got := h.links[0].take(t); len(got) != 0 {
+		t.Errorf("answered a rexmit for nodec: %v", got)
+	}
+}
+
+func TestReplayFromOlderGenerationDropped(t *testing.T) {
+	h := newHarness(t, 1, slowTiming())
+	h.status(0, time.Second)
+	old := proto.NewStamper(proto.Identity{Name: "nodeb", UUID: wire.UUID{2}, Generation: 8, TTL: 3}, nil, proto.WithClock(h.clk.Now))
+	m := proto.AskResources(proto.HoldAll, "me")
+	old.Stamp(m)
+	pkt, _ := testKeyring().Seal(m)
+	h.n.receive(inbound{link: 0, pkt: pkt})
+	if !h.log.has("replayed heartbeat message dropped") || h.log.has("wants to go standby") {
+		t.Fatalf("replay not dropped:\n%s", h.log.String())
+	}
+}
+
+func TestAcksEveryTenthSeq(t *testing.T) {
+	h := newHarness(t, 1, slowTiming())
+	acks := 0
+	for range 30 {
+		h.status(0, time.Second)
+		for _, m := range h.links[0].take(t) {
+			if m.Type() == proto.TypeAck {
+				acks++
+				s, _ := m.Uint(wire.FieldAckSeq)
+				if s%ackDiv != h.n.ackOffset {
+					t.Errorf("acked %d, offset %d", s, h.n.ackOffset)
+				}
+			}
+		}
+	}
+	if acks != 3 {
+		t.Errorf("%d acks for 30 messages, want 3", acks)
+	}
+}
