@@ -353,7 +353,7 @@ func TestHADirErrors(t *testing.T) {
 		{
 			name:  "no files at all",
 			files: map[string]string{},
-			want:  []string{"ha.cf: no such file", "haresources: no such file", "authkeys: no such file"},
+			want:  []string{"ha.d/ha.cf: missing: ha.cf names", "ha.d/haresources: missing: haresources", "ha.d/authkeys: missing: authkeys"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -361,6 +361,9 @@ func TestHADirErrors(t *testing.T) {
 			files := map[string]string{}
 			for n, text := range tc.files {
 				files["ha.d/"+n] = text
+			}
+			if err := os.MkdirAll(filepath.Join(dir, "ha.d"), 0o755); err != nil {
+				t.Fatal(err)
 			}
 			writeFiles(t, dir, files)
 			c, err := LoadHADir(context.Background(), filepath.Join(dir, "ha.d"), hermetic("a"))
@@ -370,6 +373,11 @@ func TestHADirErrors(t *testing.T) {
 			wantErrors(t, dir, err, tc.want...)
 		})
 	}
+}
+
+func TestNotADirectory(t *testing.T) {
+	_, err := LoadHADir(context.Background(), filepath.Join(t.TempDir(), "nowhere"), hermetic("a"))
+	wantErrors(t, "", err, "nowhere: not a directory")
 }
 
 func TestThisNode(t *testing.T) {

@@ -2,8 +2,10 @@ package config
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -65,23 +67,47 @@ const (
 // directord has take their defaults. On any error it returns no Config and an
 // ErrorList with every error of every file and of Validate.
 func LoadHADir(ctx context.Context, dir string, opts *Options) (*Config, error) {
-	var p problems
+	var (
+		p   problems
+		err error
+	)
 	c := &Config{}
 	hacfPath := filepath.Join(dir, HACFName)
 	resPath := filepath.Join(dir, HAResourcesName)
 	keyPath := filepath.Join(dir, AuthkeysName)
 
-	cf, err := hacf.Load(hacfPath)
-	if err != nil {
-		p.foreign(hacfPath, err)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		p.errorf(Pos{File: dir}, "not a directory: give the Heartbeat configuration directory, such as /etc/ha.d")
+		return nil, p.result()
 	}
-	res, err := haresources.Load(resPath)
-	if err != nil {
-		p.foreign(resPath, err)
+	// present reports whether a file is there, and says so once when not
+	// (the parsers would each word it twice).
+	present := func(path, what string) bool {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			p.errorf(Pos{File: path}, "missing: %s", what)
+			return false
+		}
+		return true
 	}
-	ring, err := authkeys.Load(keyPath)
-	if err != nil {
-		p.foreign(keyPath, err)
+	var (
+		cf   *hacf.Config
+		res  *haresources.Config
+		ring *wire.Keyring
+	)
+	if present(hacfPath, "ha.cf names the nodes and the heartbeat links") {
+		if cf, err = hacf.Load(hacfPath); err != nil {
+			p.foreign(hacfPath, err)
+		}
+	}
+	if present(resPath, "haresources names the resource groups (it may be empty)") {
+		if res, err = haresources.Load(resPath); err != nil {
+			p.foreign(resPath, err)
+		}
+	}
+	if present(keyPath, "authkeys holds the heartbeat authentication key (mode 0600)") {
+		if ring, err = authkeys.Load(keyPath); err != nil {
+			p.foreign(keyPath, err)
+		}
 	}
 	c.Sources = []string{hacfPath, resPath, keyPath}
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -31,6 +32,9 @@ const maxYAML = 1 << 20
 // with every error.
 func LoadYAML(ctx context.Context, path string, opts *Options) (*Config, error) {
 	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrorList{{Pos: Pos{File: path}, Msg: "missing: no such file (directord import --ha-dir /etc/ha.d -o FILE writes one)"}}
+	}
 	if err != nil {
 		return nil, ErrorList{{Pos: Pos{File: path}, Err: err}}
 	}
