@@ -380,8 +380,8 @@ func (n *node) receive(p inbound) {
 		n.event(EventSplit, slog.LevelError, fmt.Sprintf("Cluster node %s returning after partition.", n.peer))
 	}
 	if r.Request != nil {
-		for s := r.Request.First; s <= r.Request.Last && s-r.Request.First < rexmitBurst; s++ {
-			n.send(proto.Rexmit(n.peer, s, s))
+		for k := uint64(0); k <= r.Request.Last-r.Request.First && k < rexmitBurst; k++ {
+			n.send(proto.Rexmit(n.peer, r.Request.First+k, r.Request.First+k))
 		}
 		n.nextRexmit = now.Add(n.t.MaxRexmitDelay)
 	}
@@ -425,7 +425,8 @@ func (n *node) answerRexmit(m *wire.Message) {
 		n.log.Debug("bad NS_rexmit ignored", "msg", m.String())
 		return
 	}
-	for s := first; s <= last; s++ {
+	for k := uint64(0); k <= last-first; k++ { // counted: last may be MaxUint64
+		s := first + k
 		found := false
 		for _, h := range n.hist {
 			if h.seq == s {
