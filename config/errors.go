@@ -17,6 +17,7 @@ type Error struct {
 	Err error
 }
 
+// Error renders the error as "file:line: message".
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Pos.String())
@@ -53,6 +54,7 @@ func (p Pos) String() string {
 // return one (and no Config) when there is any.
 type ErrorList []*Error
 
+// Error renders every error, one per line.
 func (l ErrorList) Error() string {
 	msgs := make([]string, len(l))
 	for i, e := range l {
@@ -83,6 +85,7 @@ type Diagnostic struct {
 	Msg string
 }
 
+// String renders the warning as "file:line: message".
 func (d Diagnostic) String() string {
 	if p := d.Pos.String(); p != "" {
 		return p + ": " + d.Msg

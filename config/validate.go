@@ -217,6 +217,7 @@ type vsKey struct {
 	ipv6  bool
 }
 
+// String names the service as lnoded.cf does: "tcp 192.0.2.1:80", "fwmark 7".
 func (k vsKey) String() string {
 	if k.proto == lnoded.FWM {
 		return fmt.Sprintf("fwmark %d", k.mark)
