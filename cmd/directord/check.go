@@ -35,9 +35,9 @@ func addConfigFlags(fs interface {
 	String(name, value, usage string) *string
 }) configFlags {
 	return configFlags{
-		haDir: fs.String("ha-dir", "", "read a Heartbeat directory (ha.cf, haresources, authkeys, lnoded.cf)"),
-		file:  fs.String("config", "", "read a directord YAML file (default "+defaultConfigFile+", else "+defaultHADir+")"),
-		node:  fs.String("node", "", "this node's cluster name (default: uname -n)"),
+		haDir: fs.String("ha-dir", "", "read the Heartbeat directory `DIR` (ha.cf, haresources, authkeys, lnoded.cf)"),
+		file:  fs.String("config", "", "read the directord YAML `FILE` (default "+defaultConfigFile+" if it exists, else --ha-dir "+defaultHADir+")"),
+		node:  fs.String("node", "", "this node's cluster `NAME` (default: uname -n)"),
 	}
 }
 

@@ -12,8 +12,8 @@ import (
 
 func runImport(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("import", "--ha-dir DIR [-o FILE]", stderr)
-	haDir := fs.String("ha-dir", defaultHADir, "the Heartbeat directory to read (ha.cf, haresources, authkeys, lnoded.cf)")
-	out := fs.String("o", "", "write the YAML to FILE (mode 0600: it holds the auth secret) instead of standard output")
+	haDir := fs.String("ha-dir", defaultHADir, "the Heartbeat directory `DIR` to read (ha.cf, haresources, authkeys, lnoded.cf)")
+	out := fs.String("o", "", "write the YAML to `FILE` (mode 0600: it holds the auth secret) instead of standard output")
 	if code := parseFlags(fs, args, stdout); code >= 0 {
 		return code
 	}

@@ -18,7 +18,7 @@ const realserverTimeout = 30 * time.Second
 func runRealserver(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("realserver", "up|down [VIP…] [--dry-run] [--state-dir DIR]", stderr)
 	dryRun := fs.Bool("dry-run", false, "print what would be done and change nothing")
-	stateDir := fs.String("state-dir", config.DefaultStateDir, "where to remember the VIPs added and the sysctl values to restore")
+	stateDir := fs.String("state-dir", config.DefaultStateDir, "`DIR` where the VIPs added and the sysctl values to restore are kept")
 	// Flags may follow the operands, as with GNU tools.
 	var ops []string
 	rest := args
