@@ -61,9 +61,15 @@ func (p *parser) resolveDefaults() {
 			default:
 				r.CheckPort = v.Service.DefaultPort()
 			}
-			r.URL = checkURL(&v, r, b.realPerReal[i])
-			if !b.realPerReal[i] {
-				r.Request, r.Receive = v.Request, v.Receive
+			// ld_setup uses the real's own pair only when it has both; a
+			// request of its own survives without a receive (see realLine).
+			own := b.realOwn[i]
+			r.URL = checkURL(&v, r, own.request && own.receive)
+			if !own.request {
+				r.Request = v.Request
+			}
+			if !own.receive {
+				r.Receive = v.Receive
 			}
 		}
 		p.cfg.Virtuals = append(p.cfg.Virtuals, v)

@@ -194,7 +194,11 @@ func TestLdirectordBuildsTheSameTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := runLdirectordStart(t, self, f)
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := runLdirectordStart(t, self, filepath.Base(f), src)
 			want := tableOf(cfg)
 			if d := cmp.Diff(want, got.Services); d != "" {
 				t.Errorf("IPVS table (-lnoded +ldirectord):\n%s\nldirectord's commands:\n%s", d, strings.Join(got.Log, "\n"))
@@ -206,14 +210,10 @@ func TestLdirectordBuildsTheSameTable(t *testing.T) {
 // runLdirectordStart runs "ldirectord -d FILE start" against the fake
 // ipvsadm until its command log has been quiet for a while, then kills it
 // (SIGKILL: a TERM would make it tear the table down first).
-func runLdirectordStart(t *testing.T, self, cfgPath string) *fakeTable {
+func runLdirectordStart(t *testing.T, self, name string, src []byte) *fakeTable {
 	t.Helper()
 	dir := t.TempDir()
-	src, err := os.ReadFile(cfgPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf := filepath.Join(dir, filepath.Base(cfgPath))
+	cf := filepath.Join(dir, name)
 	state := filepath.Join(dir, "ipvs.json")
 	script := "#!/bin/sh\nexec " + strconv.Quote(self) + " \"$@\"\n"
 	if err := os.WriteFile(cf, src, 0o644); err != nil {

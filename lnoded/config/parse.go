@@ -138,10 +138,12 @@ type vblock struct {
 	fallbackText, fallbackDir string
 	fallbackLine              int
 	reals                     []rawReal
-	// realPerReal says, for each of v.Reals, whether the line gave its own
-	// request and receive.
-	realPerReal []bool
+	// realOwn says, for each of v.Reals, what its line gave of its own.
+	realOwn []realOwn
 }
+
+// realOwn records whether a real= line set its own request and receive.
+type realOwn struct{ request, receive bool }
 
 // parse walks the lines the way read_config does: a virtual= line opens a
 // block that takes every following line indented by at least four columns
@@ -773,13 +775,20 @@ func (p *parser) realLine(b *vblock, rr rawReal) {
 		}
 		r.Weight, rest = int(n), wm[2]
 	}
-	perReal := false
+	own := realOwn{}
 	if cm := reRealCheck.FindStringSubmatch(rest); cm != nil {
-		r.Request, r.Receive, rest = cm[1], cm[2], cm[3]
-		if !strings.HasPrefix(r.Request, "/") {
-			r.Request = "/" + r.Request
+		if strings.HasPrefix(cm[1], "/") {
+			// ldirectord's add_real_server reads $2 and $3 after a
+			// successful /^\// match has reset them: a request that starts
+			// with "/" loses its receive string and everything after it on
+			// the line (thresholds, junk), and the check URL is then built
+			// from the virtual's request. lnoded does the same, and says so.
+			r.Request, own.request, rest = cm[1], true, ""
+			p.warnf(rr.line, "%s: ldirectord ignores the receive string and anything after it when the request starts with \"/\" (%q), and so does lnoded; write %q to have them used", dir, cm[1], strings.TrimLeft(cm[1], "/"))
+		} else {
+			r.Request, r.Receive, rest = "/"+cm[1], cm[2], cm[3]
+			own.request, own.receive = true, true
 		}
-		perReal = true
 	}
 	if lm := reRealLower.FindStringSubmatch(rest); lm != nil {
 		n, ok := boundedInt(lm[1], math.MaxUint32)
@@ -801,13 +810,10 @@ func (p *parser) realLine(b *vblock, rr rawReal) {
 		p.errorf(rr.line, dir, "%s: unexpected %q", usage, rest)
 		return
 	}
-	if !perReal {
-		r.Request, r.Receive = "", ""
-	}
 	add := func(a netip.Addr) {
 		r := r
 		r.Addr = a
-		b.realPerReal = append(b.realPerReal, perReal)
+		b.realOwn = append(b.realOwn, own)
 		b.v.Reals = append(b.v.Reals, r)
 	}
 	if m[2] == "" {

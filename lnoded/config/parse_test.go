@@ -480,6 +480,13 @@ func TestRealLines(t *testing.T) {
 			x.UpperThreshold = 200
 			return x
 		}()}},
+		{`192.0.2.20:80 gate 2 "/health", "up" l:5 junk`, []Real{func() Real {
+			// ldirectord drops the receive string and the rest of the line
+			// when the request starts with "/", and checks the virtual's URL.
+			x := r("192.0.2.20", 80, MethodGate, 2)
+			x.Request = "/health"
+			return x
+		}()}},
 		{"192.0.2.20:80 gate junk 7", []Real{r("192.0.2.20", 80, MethodGate, 7)}},
 		{"192.0.2.20:80 -gate", []Real{r("192.0.2.20", 80, MethodGate, 1)}},
 		{"www.example.com:80 gate", []Real{r("192.0.2.80", 80, MethodGate, 1)}},
@@ -503,6 +510,14 @@ func TestRangeDigitBoundaryWarning(t *testing.T) {
 	cfg = mustParse(t, "virtual=192.0.2.10:80\n    real=192.0.2.1->192.0.2.9:80 gate\n")
 	if len(cfg.Warnings) != 0 {
 		t.Errorf("unexpected warnings %v", cfg.Warnings)
+	}
+}
+
+func TestRealRequestSlashWarning(t *testing.T) {
+	cfg := mustParse(t, baseVirtual+"    real=192.0.2.21:80 gate \"/health\", \"up\"\n    receive=\"v\"\n")
+	r := cfg.Virtuals[0].Reals[1]
+	if r.Request != "/health" || r.Receive != "v" || r.URL != "http://192.0.2.21:80/" || !hasWarning(cfg, `ignores the receive string`) {
+		t.Errorf("real %+v, warnings %v", r, cfg.Warnings)
 	}
 }
 
