@@ -312,6 +312,20 @@ func TestHADirErrors(t *testing.T) {
 			want: []string{"ha.cf:9: frobnicate: unknown directive", "haresources:1: resource", "authkeys:2: method sha1 needs a key"},
 		},
 		{
+			name: "several bad lines in each file",
+			files: map[string]string{
+				"ha.cf":       goodHACF + "frobnicate 1\nkeepalive 3\nnode a\nmcast eth0 192.0.2.1 694 1 0\n",
+				"haresources": "a 192.0.2.10/40 \\\n\thttpd\nb IPaddr::2001:db8::1\nb 192.0.2.11 x::\n",
+				"authkeys":    "auth 1\n1 sha1\n2 rot13 x\n17 crc\n",
+			},
+			want: []string{
+				"ha.cf:9: frobnicate: unknown directive", "ha.cf:10: keepalive: already set on line 1",
+				`ha.cf:11: node: node "a" declared twice`, "ha.cf:12: mcast:",
+				"haresources:1: resource", "haresources:3: resource", "haresources:4: resource",
+				"authkeys:2: method sha1 needs a key", "authkeys:3:", "authkeys:4: key number",
+			},
+		},
+		{
 			name: "owner not a node, duplicate VIP across groups",
 			files: map[string]string{
 				"ha.cf":       goodHACF,

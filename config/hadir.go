@@ -67,10 +67,7 @@ const (
 // directord has take their defaults. On any error it returns no Config and an
 // ErrorList with every error of every file and of Validate.
 func LoadHADir(ctx context.Context, dir string, opts *Options) (*Config, error) {
-	var (
-		p   problems
-		err error
-	)
+	var p problems
 	c := &Config{}
 	hacfPath := filepath.Join(dir, HACFName)
 	resPath := filepath.Join(dir, HAResourcesName)
@@ -94,19 +91,31 @@ func LoadHADir(ctx context.Context, dir string, opts *Options) (*Config, error) 
 		res  *haresources.Config
 		ring *wire.Keyring
 	)
+	read := func(path string) ([]byte, bool) {
+		b, err := readRegular(path)
+		if err != nil {
+			p.errs = append(p.errs, &Error{Pos: Pos{File: path}, Err: err})
+			return nil, false
+		}
+		return b, true
+	}
 	if present(hacfPath, "ha.cf names the nodes and the heartbeat links") {
-		if cf, err = hacf.Load(hacfPath); err != nil {
-			p.foreign(hacfPath, err)
+		if src, ok := read(hacfPath); ok {
+			cf, _ = parseCollect(&p, hacfPath, src, false, hacf.Parse)
 		}
 	}
 	if present(resPath, "haresources names the resource groups (it may be empty)") {
-		if res, err = haresources.Load(resPath); err != nil {
-			p.foreign(resPath, err)
+		if src, ok := read(resPath); ok {
+			res, _ = parseCollect(&p, resPath, src, true, haresources.Parse)
 		}
 	}
 	if present(keyPath, "authkeys holds the heartbeat authentication key (mode 0600)") {
-		if ring, err = authkeys.Load(keyPath); err != nil {
+		// Load refuses a file others can read, as Heartbeat does; its
+		// content is only looked at when the mode is right.
+		if _, err := authkeys.Load(keyPath); errors.Is(err, authkeys.ErrPermissions) {
 			p.foreign(keyPath, err)
+		} else if src, ok := read(keyPath); ok {
+			ring, _ = parseCollect(&p, keyPath, src, false, authkeys.Parse)
 		}
 	}
 	c.Sources = []string{hacfPath, resPath, keyPath}
