@@ -401,11 +401,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			engDone = nil
 		case <-tick.C:
 			d.pulse.Store(time.Now().UnixNano())
-			if !settled && eng.State().Stable {
-				// After a restart that left a sync master running, the
-				// engine has now said whether we hold the groups.
-				if err := d.sync.Settle(ctx); err == nil {
-					settled = true
+			if !settled {
+				// After a restart that left a VIP or a sync master in
+				// place, wait until ownership is settled: we hold a group,
+				// or the peer says it holds some. (The engine may settle on
+				// "none" first and take the groups back a moment later.)
+				if s := eng.State(); s.Stable && (s.Holding != "none" && s.Holding != "" || peerHoldsAny(s)) {
+					if err := d.sync.Settle(ctx); err == nil {
+						settled = true
+					}
+					d.releaseLeftovers(ctx, s)
 				}
 			}
 		case <-d.detach:
@@ -432,12 +437,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 // cleanstop applies), stop the sync daemon, disarm the watchdog.
 func (d *Daemon) shutdown(eng *cluster.Engine, engDone chan error, stopBG context.CancelFunc, bgWG *sync.WaitGroup) error {
 	d.opts.Notify.Stopping()
-	d.log.Info("Heartbeat shutdown in progress. (" + fmt.Sprint(os.Getpid()) + ")")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var errs []error
 	if engDone != nil {
-		d.log.Info("Giving up all HA resources.")
 		if err := eng.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("heartbeat: %w", err))
 		}
@@ -457,8 +460,45 @@ func (d *Daemon) shutdown(eng *cluster.Engine, engDone chan error, stopBG contex
 		}
 	}
 	d.closeWatchdog()
-	d.log.Info("Heartbeat shutdown complete.")
+	d.log.Info("directord stopped.")
 	return errors.Join(errs...)
+}
+
+// peerHolds reports whether the peer's last rsc_hold covers the groups
+// owned by owner: "all", or "local" for the peer's own groups, "foreign" for
+// ours.
+func peerHolds(s cluster.Snapshot, owner string) bool {
+	switch s.Peer.Holding {
+	case "all":
+		return true
+	case "local":
+		return strings.EqualFold(owner, s.Peer.Name)
+	case "foreign":
+		return !strings.EqualFold(owner, s.Peer.Name)
+	}
+	return false
+}
+
+func peerHoldsAny(s cluster.Snapshot) bool {
+	return s.Peer.Holding == "all" || s.Peer.Holding == "local" || s.Peer.Holding == "foreign"
+}
+
+// releaseLeftovers stops what a previous daemon left running of the groups
+// the engine has settled that this node does not hold: a VIP must never stay
+// on both nodes.
+func (d *Daemon) releaseLeftovers(ctx context.Context, s cluster.Snapshot) {
+	for _, g := range d.runner.Groups() {
+		if !peerHolds(s, g.owner) {
+			// Nobody may hold it yet: the engine will acquire it here
+			// (adopting what is there) or the peer will.
+			continue
+		}
+		if on := g.Adoptable(ctx); len(on) > 0 {
+			if stopped, err := g.StopIfNotHeld(ctx); stopped {
+				d.log.Info("Released resources of group "+g.Name()+" left by a previous directord: this node does not hold the group", "group", g.Name(), "err", err)
+			}
+		}
+	}
 }
 
 func (d *Daemon) stopModules() {
@@ -732,35 +772,36 @@ func (d *Daemon) reload(ctx context.Context) ([]string, error) {
 	}
 	d.mu.Unlock()
 
-	// Groups: one whose resources did not change keeps running untouched;
-	// a changed group that is held is stopped in its old form and started
-	// in its new one.
-	oldGroups := map[string]*Group{}
-	for _, g := range d.runner.Groups() {
-		oldGroups[g.Name()] = g
-	}
-	final := make([]*Group, 0, len(newGroups))
-	for _, ng := range newGroups {
-		og := oldGroups[ng.Name()]
-		if og != nil && og.Line() == ng.Line() && reflect.DeepEqual(old.Directord.GARP, cfg.Directord.GARP) {
-			final = append(final, og)
-			continue
-		}
-		if og != nil && og.Held() {
-			changes = append(changes, "resource group "+ng.Name()+" restarted: "+ng.Line())
-			if err := og.Stop(ctx); err != nil {
-				d.log.Error("ERROR: "+err.Error(), "err", err)
+	// Groups: a held group whose resources did not change keeps running
+	// untouched (new GARP settings apply at its next start); a changed
+	// group that is held is stopped in its old form and started in its new
+	// one; a group not held takes its new form.
+	d.runner.swap(func(oldGroups map[string]*Group) []*Group {
+		final := make([]*Group, 0, len(newGroups))
+		for _, ng := range newGroups {
+			og := oldGroups[ng.Name()]
+			switch {
+			case og != nil && og.Held() && og.Line() == ng.Line():
+				final = append(final, og)
+				continue
+			case og != nil && og.Held():
+				changes = append(changes, "resource group "+ng.Name()+" restarted: "+ng.Line())
+				if err := og.Stop(ctx); err != nil {
+					d.log.Error("ERROR: "+err.Error(), "err", err)
+				}
+				if err := ng.Start(ctx); err != nil {
+					d.log.Error("ERROR: "+err.Error(), "err", err)
+				}
+			case og != nil && og.Line() != ng.Line():
+				changes = append(changes, "resource group "+ng.Name()+" changed: "+ng.Line())
 			}
-			og.close()
-			if err := ng.Start(ctx); err != nil {
-				d.log.Error("ERROR: "+err.Error(), "err", err)
+			if og != nil {
+				og.close()
 			}
-		} else if og != nil && og.Line() != ng.Line() {
-			changes = append(changes, "resource group "+ng.Name()+" changed: "+ng.Line())
+			final = append(final, ng)
 		}
-		final = append(final, ng)
-	}
-	d.runner.replace(final)
+		return final
+	})
 	if err := d.sync.Reconfigure(ctx, cfg.Directord.Sync); err != nil {
 		d.log.Error("ERROR: "+err.Error(), "err", err)
 	} else if cfg.Directord.Sync != old.Directord.Sync {

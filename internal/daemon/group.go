@@ -144,6 +144,23 @@ func (g *Group) stopFrom(ctx context.Context, last int) error {
 	return errors.Join(errs...)
 }
 
+// StopIfNotHeld stops the group's resources unless the group is held, under
+// the same lock as Start, so that it cannot undo an acquisition that raced
+// with it. It reports whether it stopped anything.
+func (g *Group) StopIfNotHeld(ctx context.Context) (bool, error) {
+	g.op.Lock()
+	defer g.op.Unlock()
+	if g.Held() {
+		return false, nil
+	}
+	g.log.Info("Releasing resource group: " + g.line + " (not held here)")
+	err := g.stopFrom(ctx, len(g.res)-1)
+	if err == nil {
+		g.set(StateStopped, "")
+	}
+	return true, err
+}
+
 // Adoptable reports which resources already run, for a daemon started on a
 // node that held the group before it restarted.
 func (g *Group) Adoptable(ctx context.Context) []string {
@@ -187,6 +204,10 @@ func (g *Group) close() {
 // Runner holds the resource groups and carries out the engine's decisions: it
 // is the cluster engine's Resources.
 type Runner struct {
+	// ops serialises Acquire and Release with a reload's swap of the
+	// groups, so that the engine never starts a group that is being
+	// replaced.
+	ops    sync.Mutex
 	mu     sync.Mutex
 	groups map[string]*Group
 	order  []string
@@ -217,6 +238,8 @@ func (r *Runner) group(name string) (*Group, error) {
 
 // Acquire starts the group called name.
 func (r *Runner) Acquire(ctx context.Context, name string) error {
+	r.ops.Lock()
+	defer r.ops.Unlock()
 	g, err := r.group(name)
 	if err != nil {
 		return err
@@ -228,6 +251,12 @@ func (r *Runner) Acquire(ctx context.Context, name string) error {
 
 // Release stops the group called name.
 func (r *Runner) Release(ctx context.Context, name string) error {
+	r.ops.Lock()
+	defer r.ops.Unlock()
+	return r.release(ctx, name)
+}
+
+func (r *Runner) release(ctx context.Context, name string) error {
 	g, err := r.group(name)
 	if err != nil {
 		return err
@@ -269,10 +298,17 @@ func (r *Runner) ReleaseAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// replace swaps the group set for a reload: groups whose resources did not
-// change keep running as they are (the old *Group is kept); the caller has
-// stopped the removed and changed ones.
-func (r *Runner) replace(groups []*Group) {
+// swap replaces the group set for a reload. build is given the current
+// groups by name and returns the new set; it runs with Acquire and Release
+// locked out, so it may stop and start groups itself.
+func (r *Runner) swap(build func(old map[string]*Group) []*Group) {
+	r.ops.Lock()
+	defer r.ops.Unlock()
+	old := map[string]*Group{}
+	for _, g := range r.Groups() {
+		old[g.name] = g
+	}
+	groups := build(old)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.groups = map[string]*Group{}
