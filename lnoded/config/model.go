@@ -228,8 +228,9 @@ type Real struct {
 	Line int
 	// Addr is the real server's address.
 	Addr netip.Addr
-	// Port is the port as written, 0 when the line has none. ipvsadm then
-	// uses the virtual port (and it always does for gate and ipip).
+	// Port is the port as written, 0 when the line has none (ldirectord
+	// then hands ipvsadm ADDR:0). For gate and ipip on an ADDRESS:PORT
+	// service ipvsadm replaces any real port with the virtual port.
 	Port uint16
 	// Method is the forwarding method: gate, masq or ipip (required).
 	Method Method
