@@ -338,3 +338,21 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestLegacyIPRequest(t *testing.T) {
+	mn := newMemNet()
+	a := startMem(t, mn, memConfig("nodea", "nodeb", 1, hacf.FailbackLegacy, t.TempDir()), newRecorder("a"), nil)
+	b := startMem(t, mn, memConfig("nodeb", "nodea", 1, hacf.FailbackLegacy, t.TempDir()), newRecorder("b"), nil)
+	waitFor(t, long, "each owner holds its group", func() bool { return a.res.holds(gA) && b.res.holds(gB) })
+	a.kill()
+	waitFor(t, long, "nodeb takes everything", func() bool { return b.res.holds(gA) })
+	// nodea returns and asks for its group: legacy always fails back.
+	a2 := startMem(t, mn, memConfig("nodea", "nodeb", 1, hacf.FailbackLegacy, a.dir), newRecorder("a2"), nil)
+	waitFor(t, long, "ip-request hands the group back", func() bool { return a2.res.holds(gA) && !b.res.holds(gA) && b.res.holds(gB) })
+	if !b.log.has("nodea asks for resource group 192.0.2.10") {
+		t.Error("no ip-request log")
+	}
+	if err := a2.e.Standby(context.Background(), All); err == nil {
+		t.Error("standby accepted with auto_failback legacy (Heartbeat refuses it)")
+	}
+}

@@ -234,3 +234,31 @@ func TestHeartbeatInteropRetransmission(t *testing.T) {
 		t.Fatal("nothing dropped")
 	}
 }
+
+func TestHeartbeatInteropLegacy(t *testing.T) {
+	needHeartbeat(t)
+	p := newNSPair(t, 1)
+	rn := newRealNode(t, p.a, realFast, hacf.FailbackLegacy, interopKey, []string{"198.51.100.2"})
+	rn.start()
+	// In legacy mode groups are named on the wire by their haresources key.
+	cfg := ourConfig(t, p, "b", ourFast, hacf.FailbackLegacy, interopKey)
+	cfg.Groups = []Group{{Name: "vip::" + gA, Owner: "nodea"}, {Name: "vip::" + gB, Owner: "nodeb"}}
+	ours := startOurs(t, p.hB, cfg, nil)
+	settledL := func() bool {
+		return rn.holds(gA) && !rn.holds(gB) && ours.res.holds("vip::"+gB) && !ours.res.holds("vip::"+gA)
+	}
+	waitFor(t, interopWait, "cold start (legacy)", settledL)
+	rn.powerOff()
+	waitFor(t, interopWait, "directord takes nodea's group", func() bool { return ours.res.holds("vip::" + gA) })
+	rn.start()
+	waitFor(t, interopWait, "heartbeat asks for it back (ip-request)", settledL)
+	// Our restart: we ask heartbeat for our group.
+	ours.kill()
+	waitFor(t, interopWait, "heartbeat takes nodeb's group", func() bool { return rn.holds(gB) })
+	cfg2 := cfg
+	cfg2.StateDir = ours.dir
+	ours2 := startOurs(t, p.hB, cfg2, nil)
+	waitFor(t, interopWait, "our ip-request answered", func() bool {
+		return rn.holds(gA) && !rn.holds(gB) && ours2.res.holds("vip::"+gB)
+	})
+}

@@ -146,9 +146,10 @@ type node struct {
 	giveupAt      time.Time
 	giveupBits    int
 
-	restarted bool   // our starting was repeated
-	pGone     bool   // the peer sent shutdone
-	pGoneGen  uint64 // ... in this generation
+	restarted bool                 // our starting was repeated
+	pGone     bool                 // the peer sent shutdone
+	pGoneGen  uint64               // ... in this generation
+	ipReq     map[string]time.Time // legacy: groups asked for, when
 
 	lastAuthLog time.Time
 	stonithAt   time.Time
@@ -160,7 +161,7 @@ func newNode(e *Engine, uuid wire.UUID, gen uint64, links []Link) *node {
 		e: e, log: e.log, cfg: &e.cfg, t: e.cfg.Timing,
 		self: e.cfg.Node, peer: e.cfg.Peers[0], uuid: uuid, gen: gen, links: links,
 		status: StatusUp, pLinks: make([]peerLink, len(links)), track: seqtrack.New(),
-		held: map[string]time.Time{}, pingLast: map[string]time.Time{}, pingUp: map[string]bool{},
+		held: map[string]time.Time{}, ipReq: map[string]time.Time{}, pingLast: map[string]time.Time{}, pingUp: map[string]bool{},
 		ackOffset: randOffset(), start: e.clk.Now(),
 	}
 	n.st = proto.NewStamper(proto.Identity{Name: n.self, UUID: uuid, Generation: gen, TTL: e.cfg.HopFudge + 2},
@@ -289,6 +290,9 @@ func (n *node) sendStatus() {
 }
 
 func (n *node) sendHeld(stable bool, info string) {
+	if n.cfg.AutoFailback == hacf.FailbackLegacy {
+		return // nice_failback off sends no resource messages
+	}
 	n.send(proto.Resource(rscName(n.iHold), stable, info))
 }
 
@@ -472,6 +476,14 @@ func (n *node) dispatch(m *wire.Message, fromMe bool) {
 		if !fromMe {
 			n.peerTakeover(m)
 		}
+	case typeIPRequest:
+		if !fromMe {
+			n.ipRequest(m)
+		}
+	case proto.TypeIPRequest:
+		if !fromMe {
+			n.ipRequestResp(m)
+		}
 	case typeNumPing:
 		if !fromMe {
 			n.ipfailNumPing(m)
@@ -592,6 +604,9 @@ func (n *node) onTick() {
 		}
 	}
 	n.pingTick(now)
+	if len(n.ipReq) > 0 {
+		n.retryIPRequests(now)
+	}
 	if !n.giveupAt.IsZero() && now.After(n.giveupAt) {
 		n.giveup()
 	}
@@ -616,6 +631,10 @@ func (n *node) commNowUp() {
 	n.status = StatusActive
 	n.log.Info("Local status now set to: 'active'")
 	n.sendStatus()
+	if n.cfg.AutoFailback == hacf.FailbackLegacy {
+		n.legacyStart()
+		return
+	}
 	n.send(proto.Starting())
 	n.rs = rStarting
 }
@@ -667,12 +686,18 @@ type groupOutcome struct {
 // groupJob acquires or releases the groups in bits. Which ones is
 // decided by the loop when the job starts, after earlier jobs are done.
 func (n *node) groupJob(name string, acquire bool, bits int, reason string, then func()) job {
+	return n.groupsJob(name, acquire, func() []Group { return n.groupsOf(bits) }, reason, then)
+}
+
+// groupsJob acquires or releases the groups pick returns when the job
+// starts.
+func (n *node) groupsJob(name string, acquire bool, pick func() []Group, reason string, then func()) job {
 	res, clk := n.e.res, n.e.clk
 	return job{
 		name: name,
 		start: func() func(ctx context.Context) any {
 			var todo []string
-			for _, g := range n.groupsOf(bits) {
+			for _, g := range pick() {
 				_, held := n.held[g.Name]
 				if acquire != held {
 					todo = append(todo, g.Name)
@@ -1119,7 +1144,9 @@ func (n *node) takeoverFromNode(reason string) {
 	n.takeoverInProgress = true
 	n.acquireJob("mach_down", rscForeign, reason, func() {
 		n.log.Info(fmt.Sprintf("mach_down takeover complete for node %s.", n.peer))
-		n.send(proto.MachDown())
+		if n.cfg.AutoFailback != hacf.FailbackLegacy {
+			n.send(proto.MachDown())
+		}
 	})
 	n.reqOurResources(true, reason)
 }
