@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/directord/directord/heartbeat/cluster"
@@ -25,10 +25,7 @@ type metrics struct {
 	ipvsOps  *prometheus.CounterVec
 	ipvsErrs prometheus.Counter
 
-	mu        sync.Mutex
-	lastLate  time.Time
-	lateness  prometheus.Histogram
-	lastHeard time.Time
+	lateness prometheus.Histogram
 }
 
 var (
@@ -66,8 +63,8 @@ func newMetrics(d *Daemon) *metrics {
 			Name: "directord_ipvs_apply_errors_total", Help: "IPVS updates that failed.",
 		}),
 		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name:    "directord_heartbeat_lateness_seconds",
-			Help:    "How late the peer's heartbeats were when a late-heartbeat warning was logged.",
+			Name:    "directord_heartbeat_late_interval_seconds",
+			Help:    "Intervals between the peer's heartbeats that exceeded warntime (each one a \"Late heartbeat\" warning).",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 10),
 		}),
 	}
@@ -83,11 +80,11 @@ func (m *metrics) handler() http.Handler {
 func (m *metrics) onEvent(e cluster.Event) {
 	m.events.WithLabelValues(string(e.Kind)).Inc()
 	if e.Kind == cluster.EventLate {
-		m.mu.Lock()
-		last := m.lastHeard
-		m.mu.Unlock()
-		if !last.IsZero() {
-			m.lateness.Observe(e.At.Sub(last).Seconds())
+		// "Late heartbeat: Node node2: interval 3010 ms", Heartbeat's line.
+		if _, after, ok := strings.Cut(e.Text, "interval "); ok {
+			if ms, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(after), " ms")); err == nil {
+				m.lateness.Observe(float64(ms) / 1000)
+			}
 		}
 	}
 }
@@ -166,9 +163,6 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			counter(descPeerLate, float64(s.Peer.Late), s.Peer.Name)
 			if !s.Peer.LastHeard.IsZero() {
 				gauge(descPeerSilence, time.Since(s.Peer.LastHeard).Seconds(), s.Peer.Name)
-				m.mu.Lock()
-				m.lastHeard = s.Peer.LastHeard
-				m.mu.Unlock()
 			}
 			for _, l := range s.Peer.Links {
 				gauge(descLink, b2f(l.Up), s.Peer.Name, l.Interface)

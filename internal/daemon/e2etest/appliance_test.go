@@ -102,6 +102,22 @@ func TestAppliance(t *testing.T) {
 		if v.Daemon.Node != "node1" || v.Daemon.HA.State != "active" || len(v.IPVS.Services) != 1 || v.IPVS.Services[0].Address != "192.0.2.100" {
 			t.Errorf("status -o json: %+v", v)
 		}
+		m := n1.metrics()
+		for _, k := range []string{
+			`directord_node_state{state="active"}`,
+			`directord_group_held{group="IPaddr2::192.0.2.100/24/eth0",owner="node1"}`,
+			`directord_link_up{link="hb0",peer="node2"}`,
+			`directord_peer_up{peer="node2"}`,
+			`directord_ipvs_sync_master`,
+			`directord_real_server_up{real="192.0.2.21:80",service="-t 192.0.2.100:80"}`,
+		} {
+			if m[k] != 1 {
+				t.Errorf("metric %s = %v, want 1", k, m[k])
+			}
+		}
+		if m2 := n2.metrics(); m2[`directord_group_held{group="IPaddr2::192.0.2.100/24/eth0",owner="node1"}`] != 0 || m2[`directord_ipvs_sync_master`] != 0 {
+			t.Error("node2's metrics say it holds the group or is the sync master")
+		}
 		// --kernel is ipvsadm -Ln byte for byte, daemon or not.
 		k, _, _ := n1.cli("status", "--kernel")
 		if want := n1.ipvsadm("-Ln"); k != want {
@@ -151,7 +167,13 @@ func TestAppliance(t *testing.T) {
 		if !n1.hasVIP() || n2.hasVIP() {
 			t.Error("a refused reload moved the VIP")
 		}
+		// SIGHUP is the same reload: with the file repaired it applies.
 		writeLnoded(t, n1.dir, lnodedCF([2]int{1, 3}))
+		n1.sendSignal(syscall.SIGHUP)
+		waitFor(t, "SIGHUP reload applied", 5*time.Second, func() bool {
+			out, _, _ := n1.cli("status", "--socket", n1.sock)
+			return strings.Contains(out, "last reload") && strings.Contains(out, ": applied\n")
+		})
 	})
 
 	t.Run("standby and takeover from the CLI", func(t *testing.T) {

@@ -272,6 +272,16 @@ func (n *node) signal(sig syscall.Signal, timeout time.Duration) error {
 	return nil
 }
 
+// sendSignal sends sig without waiting for anything.
+func (n *node) sendSignal(sig syscall.Signal) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		fmt.Fprintf(n.log, "=== %s: sending %v\n", time.Now().Format("15:04:05.000"), sig)
+		n.cmd.Process.Signal(sig)
+	}
+}
+
 func (n *node) kill() {
 	n.mu.Lock()
 	running := n.cmd != nil
