@@ -211,13 +211,13 @@ const (
 	EventSplit     EventKind = "split-brain"
 	EventPing      EventKind = "ping"
 	EventStonith   EventKind = "stonith"
-	EventStable    EventKind = "stable"
 	EventShutdown  EventKind = "peer-shutdown"
 	EventRexmit    EventKind = "rexmit"
 	EventRequested EventKind = "request" // standby/takeover from either side
 )
 
-// Event is something the engine did or saw; Text is the log line.
+// Event is something the engine did or saw; Text is the log line, in
+// Heartbeat's words where Heartbeat has them.
 type Event struct {
 	At    time.Time
 	Kind  EventKind

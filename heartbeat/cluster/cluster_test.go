@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,6 +48,9 @@ func TestColdStartGivesEachOwnerItsGroup(t *testing.T) {
 	}
 	if !a.log.has("Link nodeb:eth0 up.") || !b.log.has("Link nodea:eth0 up.") {
 		t.Error("no link-up log lines")
+	}
+	if !b.log.has("Acquired resource group 192.0.2.20") {
+		t.Error("no acquisition log")
 	}
 	st := a.e.State()
 	if st.Peer.Status != StatusActive || st.Holding != "local" || st.Peer.Holding != "local" || len(st.Peer.Links) != 1 || !st.Peer.Links[0].Up {
@@ -354,5 +358,42 @@ func TestLegacyIPRequest(t *testing.T) {
 	}
 	if err := a2.e.Standby(context.Background(), All); err == nil {
 		t.Error("standby accepted with auto_failback legacy (Heartbeat refuses it)")
+	}
+}
+
+func TestOnEvent(t *testing.T) {
+	mn := newMemNet()
+	var mu sync.Mutex
+	var evs []Event
+	cfgA := memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir())
+	cfgA.OnEvent = func(ev Event) {
+		mu.Lock()
+		evs = append(evs, ev)
+		mu.Unlock()
+	}
+	a := startMem(t, mn, cfgA, newRecorder("a"), nil)
+	b := startMem(t, mn, memConfig("nodeb", "nodea", 1, hacf.FailbackOn, t.TempDir()), newRecorder("b"), nil)
+	waitFor(t, long, "settled", settled(a, b))
+	b.kill()
+	waitFor(t, long, "takeover", func() bool { return a.res.holds(gB) })
+	mu.Lock()
+	defer mu.Unlock()
+	seen := map[EventKind]Event{}
+	for _, ev := range evs {
+		if _, ok := seen[ev.Kind]; !ok {
+			seen[ev.Kind] = ev
+		}
+	}
+	if ev := seen[EventLinkUp]; ev.Link != "eth0" || ev.Node != "nodeb" {
+		t.Errorf("link-up event %+v", ev)
+	}
+	if ev := seen[EventAcquired]; ev.Group != gA || ev.At.IsZero() {
+		t.Errorf("acquired event %+v", ev)
+	}
+	if ev := seen[EventNodeDead]; ev.Text != "node nodeb: is dead" {
+		t.Errorf("node-dead event %+v", ev)
+	}
+	if _, ok := seen[EventLinkDead]; !ok {
+		t.Error("no link-dead event")
 	}
 }

@@ -306,19 +306,24 @@ func (n *node) drainOwn() {
 
 // ---- events and logs ----
 
+// event logs text and reports it to OnEvent; "group" and "link" attrs
+// also fill the Event's fields.
 func (n *node) event(kind EventKind, level slog.Level, text string, attrs ...any) Event {
 	ev := Event{At: n.now(), Kind: kind, Node: n.peer, Text: text}
+	for i := 0; i+1 < len(attrs); i += 2 {
+		v, _ := attrs[i+1].(string)
+		switch attrs[i] {
+		case "group":
+			ev.Group = v
+		case "link":
+			ev.Link = v
+		}
+	}
 	n.log.Log(context.Background(), level, text, attrs...)
 	if n.cfg.OnEvent != nil {
 		n.cfg.OnEvent(ev)
 	}
 	return ev
-}
-
-func (n *node) emit(ev Event) {
-	if n.cfg.OnEvent != nil {
-		n.cfg.OnEvent(ev)
-	}
 }
 
 func (n *node) transition(what, reason string) {
@@ -416,7 +421,7 @@ func (n *node) heard(i int, now time.Time, isStatus bool) {
 	pl.lastHeard = now
 	if !pl.up {
 		pl.up = true
-		n.event(EventLinkUp, slog.LevelInfo, fmt.Sprintf("Link %s:%s up.", n.peer, n.links[i].Interface()))
+		n.event(EventLinkUp, slog.LevelInfo, fmt.Sprintf("Link %s:%s up.", n.peer, n.links[i].Interface()), "link", n.links[i].Interface())
 	}
 	n.pLast = now
 	n.pHeard = true
@@ -554,7 +559,7 @@ func (n *node) onTick() {
 			pl := &n.pLinks[i]
 			if pl.up && now.Sub(pl.lastHeard) > dt {
 				pl.up = false
-				n.event(EventLinkDead, slog.LevelInfo, fmt.Sprintf("Link %s:%s dead.", n.peer, n.links[i].Interface()))
+				n.event(EventLinkDead, slog.LevelInfo, fmt.Sprintf("Link %s:%s dead.", n.peer, n.links[i].Interface()), "link", n.links[i].Interface())
 				if n.anyLinkUp() {
 					n.askPingNodes()
 				}
@@ -1080,7 +1085,7 @@ func (n *node) peerDied(why string) {
 	for i := range n.pLinks {
 		if n.pLinks[i].up {
 			n.pLinks[i].up = false
-			n.event(EventLinkDead, slog.LevelInfo, fmt.Sprintf("Link %s:%s dead.", n.peer, n.links[i].Interface()))
+			n.event(EventLinkDead, slog.LevelInfo, fmt.Sprintf("Link %s:%s dead.", n.peer, n.links[i].Interface()), "link", n.links[i].Interface())
 		}
 	}
 	n.event(EventNodeDead, slog.LevelWarn, why)
