@@ -82,6 +82,7 @@ func TestDeb(t *testing.T) {
 		"./usr/share/doc/directord/configuration.md", "./usr/share/doc/directord/operator-guide.md",
 		"./usr/share/doc/directord/lnoded-differences.md", "./usr/share/doc/directord/copyright",
 		"./usr/share/doc/directord/examples/ha.d/ha.cf", "./usr/share/doc/directord/examples/directord/directord.yaml",
+		"./usr/share/man/man8/directord.8.gz",
 	} {
 		if !strings.Contains(contents, want) {
 			t.Errorf("contents lack %s", want)
@@ -90,6 +91,27 @@ func TestDeb(t *testing.T) {
 	// Reproducible: every entry carries SOURCE_DATE_EPOCH's date.
 	if strings.Count(contents, "2023-11-14") != strings.Count(contents, "\n") {
 		t.Errorf("not every entry is dated SOURCE_DATE_EPOCH (2023-11-14):\n%s", contents)
+	}
+
+	if lintian, err := exec.LookPath("lintian"); err == nil {
+		// The tags about the binary's linking depend on how it was built:
+		// mkdeb builds a static PIE, this test packs the test binary.
+		binaryTags := []string{"statically-linked-binary", "shared-library-lacks-prerequisites", "hardening-no-pie", "hardening-no-relro", "unstripped-binary-or-object", "undeclared-elf-prerequisites"}
+		out, _ := exec.Command(lintian, "--tag-display-limit", "0", deb).CombinedOutput()
+		for _, line := range strings.Split(string(out), "\n") {
+			if !strings.HasPrefix(line, "E: ") && !strings.HasPrefix(line, "W: ") {
+				continue
+			}
+			ignored := false
+			for _, tag := range binaryTags {
+				ignored = ignored || strings.Contains(line, " "+tag)
+			}
+			if !ignored {
+				t.Errorf("lintian: %s", line)
+			}
+		}
+	} else {
+		t.Log("lintian not installed; package policy not checked")
 	}
 
 	root := t.TempDir()

@@ -78,9 +78,14 @@ func (p *pkg) collect(root, binary string) error {
 	if err != nil {
 		return err
 	}
+	man, err := os.ReadFile(filepath.Join(root, "deploy", "man", "directord.8"))
+	if err != nil {
+		return err
+	}
 	p.files = append(p.files,
+		file{dest: "/usr/share/man/man8/directord.8.gz", mode: 0o644, data: gz(man)},
 		file{dest: docDir + "/copyright", mode: 0o644, data: []byte(copyright)},
-		file{dest: docDir + "/changelog.Debian.gz", mode: 0o644, data: gz([]byte(p.changelog()))},
+		file{dest: docDir + "/" + p.changelogName(), mode: 0o644, data: gz([]byte(p.changelog()))},
 	)
 	sort.Slice(p.files, func(i, j int) bool { return p.files[i].dest < p.files[j].dest })
 	return nil
@@ -183,6 +188,15 @@ Description: highly available LVS-DR director: Heartbeat and ldirectord in one d
 `, p.version, p.arch, installedKiB)
 }
 
+// changelogName follows Debian policy 12.7: a version without a Debian
+// revision is a native package, whose changelog is changelog.gz.
+func (p *pkg) changelogName() string {
+	if strings.Contains(p.version, "-") {
+		return "changelog.Debian.gz"
+	}
+	return "changelog.gz"
+}
+
 func (p *pkg) changelog() string {
 	return fmt.Sprintf(`directord (%s) unstable; urgency=medium
 
@@ -197,7 +211,7 @@ Upstream-Name: directord
 Source: https://github.com/directord/directord
 
 Files: *
-Copyright: the directord authors
+Copyright: 2026 the directord authors
 License: see the source repository
 `
 
@@ -226,8 +240,8 @@ const prerm = `#!/bin/sh
 set -e
 case "$1" in
 remove|deconfigure)
-	if [ -d /run/systemd/system ]; then
-		systemctl stop directord.service directord-realserver.service >/dev/null 2>&1 || true
+	if [ -d /run/systemd/system ] && command -v deb-systemd-invoke >/dev/null; then
+		deb-systemd-invoke stop directord.service directord-realserver.service >/dev/null 2>&1 || true
 	fi
 	;;
 esac
