@@ -15,7 +15,7 @@
 //
 //	e, err := cluster.New(cfg, res)
 //	go e.Run(ctx)          // until ctx ends (no goodbye) or Stop
-//	e.Standby(cluster.All) // hb_standby
+//	e.Standby(ctx, cluster.All) // hb_standby
 //	e.Stop(ctx)            // graceful: release, tell the peer, return
 package cluster
 
@@ -40,8 +40,10 @@ type Resources interface {
 	Release(ctx context.Context, group string) error
 }
 
-// Group is one haresources line: its name (the first resource, Heartbeat's
-// key for it) and the node that normally holds it.
+// Group is one haresources line: its name and the node that normally
+// holds it. Only with auto_failback legacy do names go on the wire
+// (ip-request); to pair with Heartbeat then, use its key for the group:
+// the first resource as written in haresources (haresources.Group.Key).
 type Group struct {
 	Name  string
 	Owner string // node name; compared lowercased as on the wire

@@ -21,9 +21,9 @@ import (
 // ErrNotRunning is returned by requests made before Run or after it ended.
 var ErrNotRunning = errors.New("heartbeat engine is not running")
 
-// Link is one open heartbeat path; *media.Medium is one. It exists so
+// link is one open heartbeat path; *media.Medium is one. It exists so
 // that tests can put links inside network namespaces or in memory.
-type Link interface {
+type link interface {
 	Send(pkt []byte) error
 	ReadFrom(b []byte) (int, netip.AddrPort, error)
 	Close() error
@@ -40,7 +40,7 @@ type Engine struct {
 	clk Clock
 
 	// Hooks for tests; nil in production.
-	openLink func(ctx context.Context, m hacf.Medium) (Link, error)
+	openLink func(ctx context.Context, m hacf.Medium) (link, error)
 	dropOut  func(m *wire.Message) bool // drop a first transmission
 	pingHost func(ctx context.Context, host string, interval time.Duration, seen func())
 
@@ -181,7 +181,7 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	links := make([]Link, 0, len(e.cfg.Media))
+	links := make([]link, 0, len(e.cfg.Media))
 	// Every goroutine started below is owned here: cancel, close the
 	// sockets they read, wait for them.
 	defer func() {
@@ -192,7 +192,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 	for _, m := range e.cfg.Media {
-		var l Link
+		var l link
 		if e.openLink != nil {
 			l, err = e.openLink(ctx, m)
 		} else {
@@ -252,7 +252,7 @@ type inbound struct {
 	pkt  []byte
 }
 
-func readLoop(ctx context.Context, i int, l Link, in chan<- inbound, log *slog.Logger) {
+func readLoop(ctx context.Context, i int, l link, in chan<- inbound, log *slog.Logger) {
 	buf := make([]byte, media.MaxDatagram)
 	for {
 		n, _, err := l.ReadFrom(buf)

@@ -209,7 +209,7 @@ func startMem(t *testing.T, mn *memNet, cfg Config, res *recorder, tweak func(*E
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.openLink = func(_ context.Context, m hacf.Medium) (Link, error) {
+	e.openLink = func(_ context.Context, m hacf.Medium) (link, error) {
 		var idx int
 		fmt.Sscanf(m.Interface, "eth%d", &idx)
 		return mn.open(idx, m.Interface), nil

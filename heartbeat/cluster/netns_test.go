@@ -116,7 +116,7 @@ func (p *nsPair) media(side string) []hacf.Medium {
 }
 
 // openIn opens m inside ns; sockets keep the namespace they were made in.
-func openIn(ns netns.NsHandle, m hacf.Medium) (Link, error) {
+func openIn(ns netns.NsHandle, m hacf.Medium) (link, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	orig, err := netns.Get()
@@ -149,7 +149,7 @@ func startOurs(t *testing.T, ns netns.NsHandle, cfg Config, tweak func(*Engine))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.openLink = func(_ context.Context, m hacf.Medium) (Link, error) { return openIn(ns, m) }
+	e.openLink = func(_ context.Context, m hacf.Medium) (link, error) { return openIn(ns, m) }
 	if tweak != nil {
 		tweak(e)
 	}

@@ -88,7 +88,7 @@ type node struct {
 	peer  string
 	uuid  wire.UUID
 	gen   uint64
-	links []Link
+	links []link
 	st    *proto.Stamper
 	start time.Time
 
@@ -156,7 +156,7 @@ type node struct {
 	stopped     bool
 }
 
-func newNode(e *Engine, uuid wire.UUID, gen uint64, links []Link) *node {
+func newNode(e *Engine, uuid wire.UUID, gen uint64, links []link) *node {
 	n := &node{
 		e: e, log: e.log, cfg: &e.cfg, t: e.cfg.Timing,
 		self: e.cfg.Node, peer: e.cfg.Peers[0], uuid: uuid, gen: gen, links: links,

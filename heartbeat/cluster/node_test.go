@@ -80,7 +80,7 @@ func newHarness(t *testing.T, nlinks int, ours Timing) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, clk: clk, log: lb, res: res}
-	var links []Link
+	var links []link
 	for i := range nlinks {
 		l := &capLink{iface: "eth" + string(rune('0'+i))}
 		h.links = append(h.links, l)
