@@ -1,7 +1,8 @@
-// Package heartbeat will hold directord's membership and resource
-// ownership logic, speaking Linux-HA Heartbeat 3.0.6's protocol so that a
-// directord node pairs with a Heartbeat node. Its foundations live in
-// subpackages, each with one job:
+// Package heartbeat holds directord's membership and resource ownership
+// logic, speaking Linux-HA Heartbeat 3.0.6's protocol so that a directord
+// node pairs with a Heartbeat node. The engine is heartbeat/cluster
+// (see docs/heartbeat.md); its foundations live in subpackages, each with
+// one job:
 //
 //   - wire: the ha_msg codec (netstring and classic) and crc/md5/sha1 auth
 //   - authkeys: /etc/ha.d/authkeys
