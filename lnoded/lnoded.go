@@ -171,6 +171,7 @@ func (m *Module) onTransition(t checks.Transition) {
 	if what == "" {
 		return
 	}
+	m.log.Debug("check transition", "real", what, "from", t.From.String(), "to", t.To.String(), "result", t.Result.String())
 	switch t.To {
 	case checks.Up:
 		m.log.Info("Activated service "+what, "check", t.Result.Message)
@@ -315,7 +316,9 @@ func (m *Module) reconcile(ctx context.Context, cmds *commander) error {
 		return err
 	}
 	var applyErr error
-	if len(ops) > 0 {
+	if len(ops) == 0 {
+		m.log.Debug("IPVS table up to date", "services", len(want))
+	} else {
 		applyErr = m.h.Apply(ctx, ops)
 		m.logOps(p, ops, applyErr)
 		if m.opts.onApply != nil {

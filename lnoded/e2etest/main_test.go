@@ -28,7 +28,8 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(childEnv); path != "" {
 		os.Exit(child(path))
 	}
-	vm.Main(m)
+	// Debian's ldirectord runs in the guest for the differential test.
+	vm.MainWith(m, vm.MainOptions{Files: ldirectordFiles})
 }
 
 // child is `directord lnoded --config path` (cmd/directord/lnoded.go) minus

@@ -1,0 +1,156 @@
+package e2etest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/directord/directord/ipvs"
+	"github.com/directord/directord/lnoded"
+	"github.com/directord/directord/lnoded/config"
+)
+
+// TestModuleAPI drives the library API in process (New, Run, Reload,
+// State, WithOnApply) on the director's IPVS, with checks that need no
+// network (checktype on and off) so that they run from this process's
+// namespace.
+func TestModuleAPI(t *testing.T) {
+	b := newBed(t)
+	maint := filepath.Join(b.dir, "maint")
+	if err := os.Mkdir(maint, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	src := func(weight string) string {
+		return `checkinterval=1
+quiescent=yes
+maintenancedir=` + maint + `
+virtual=192.0.2.100:80
+	real=192.0.2.11:80 gate ` + weight + `
+	real=192.0.2.12:80 gate
+	checktype=on
+	scheduler=rr
+virtual=192.0.2.100:443
+	real=192.0.2.11:443 gate
+	checktype=off
+	scheduler=rr
+`
+	}
+	parse := func(s string) *config.Config {
+		cfg, err := config.Parse(context.Background(), "lnoded.cf", []byte(s), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	var (
+		mu      sync.Mutex
+		applied [][]ipvs.Op
+	)
+	m, err := lnoded.New(parse(src("1")), b.h, nil, lnoded.WithOnApply(func(ops []ipvs.Op, err error) {
+		if err != nil {
+			t.Errorf("apply: %v", err)
+		}
+		mu.Lock()
+		applied = append(applied, ops)
+		mu.Unlock()
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if tab := b.table(); tab != "" {
+			t.Errorf("cleanstop left\n%s", tab)
+		}
+	}()
+
+	b.waitFor("-t 192.0.2.100:80", "-t 192.0.2.100:80 rr | 192.0.2.11:80 w1, 192.0.2.12:80 w1", 5*time.Second)
+	b.waitFor("-t 192.0.2.100:443", "-t 192.0.2.100:443 rr | 192.0.2.11:443 w0", 5*time.Second)
+	waitState := func(want map[string]string) {
+		t.Helper()
+		var got map[string]string
+		for range 100 {
+			got = map[string]string{}
+			for _, s := range m.State() {
+				got[s.Virtual+" -> "+s.Key.Dest.Addr.String()] = s.Health.String()
+			}
+			if equal(got, want) {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("State = %v, want %v", got, want)
+	}
+	waitState(map[string]string{
+		"tcp:192.0.2.100:80 -> 192.0.2.11": "up", "tcp:192.0.2.100:80 -> 192.0.2.12": "up",
+		"tcp:192.0.2.100:443 -> 192.0.2.11": "down",
+	})
+	for _, s := range m.State() {
+		if s.Health == lnoded.Down && s.Reason == "" {
+			t.Errorf("%s: no reason", s)
+		}
+		if s.Since.IsZero() || s.Check == "" {
+			t.Errorf("%s: no since or check (%q)", s, s.Check)
+		}
+		t.Log(s)
+	}
+
+	// Maintenance shows in State and drains the server.
+	os.WriteFile(filepath.Join(maint, "192.0.2.12"), nil, 0o644)
+	b.waitFor("-t 192.0.2.100:80", "-t 192.0.2.100:80 rr | 192.0.2.11:80 w1, 192.0.2.12:80 w0", 3*time.Second)
+	waitState(map[string]string{
+		"tcp:192.0.2.100:80 -> 192.0.2.11": "up", "tcp:192.0.2.100:80 -> 192.0.2.12": "maintenance",
+		"tcp:192.0.2.100:443 -> 192.0.2.11": "down",
+	})
+	os.Remove(filepath.Join(maint, "192.0.2.12"))
+	b.waitFor("-t 192.0.2.100:80", "-t 192.0.2.100:80 rr | 192.0.2.11:80 w1, 192.0.2.12:80 w1", 3*time.Second)
+
+	// Reload with one weight changed: one op.
+	time.Sleep(500 * time.Millisecond)
+	mu.Lock()
+	applied = nil
+	mu.Unlock()
+	if err := m.Reload(parse(src("4"))); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("-t 192.0.2.100:80", "-t 192.0.2.100:80 rr | 192.0.2.11:80 w4, 192.0.2.12:80 w1", 3*time.Second)
+	time.Sleep(1500 * time.Millisecond)
+	mu.Lock()
+	if len(applied) != 1 || len(applied[0]) != 1 || applied[0][0].String() != "-e -t 192.0.2.100:80 -r 192.0.2.11:80 -g -w 4 -x 0 -y 0" {
+		t.Errorf("Reload applied %v, want one -e", applied)
+	}
+	mu.Unlock()
+
+	// A configuration that cannot be programmed is refused whole.
+	bad := parse(src("1"))
+	bad.Virtuals[0].SchedFlags = "nonsense"
+	if err := m.Reload(bad); err == nil || !strings.Contains(err.Error(), "nonsense") {
+		t.Errorf("Reload of a bad config: %v", err)
+	}
+	if err := m.Run(ctx); err == nil || errors.Is(err, context.Canceled) {
+		t.Errorf("a second Run: %v", err)
+	}
+}
+
+func equal(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
