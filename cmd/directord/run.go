@@ -37,8 +37,10 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(w, "Signals:")
 		fmt.Fprintln(w, "  SIGTERM, SIGINT  graceful stop: hand the resources over to the peer at once, then exit")
 		fmt.Fprintln(w, "  SIGHUP           reload the configuration; one with errors is refused and nothing changes")
-		fmt.Fprintln(w, "  SIGUSR2          exit leaving VIPs, IPVS and the sync daemon in place, for a restart or")
-		fmt.Fprintln(w, "                   upgrade without failover: start the new daemon within the deadtime")
+		fmt.Fprintln(w, "  SIGUSR1          restart in place (same pid, e.g. after an upgrade of the binary): the")
+		fmt.Fprintln(w, "                   new daemon adopts the VIPs, IPVS table and sync daemon left running")
+		fmt.Fprintln(w, "  SIGUSR2          exit leaving VIPs, IPVS and the sync daemon in place, for a new daemon")
+		fmt.Fprintln(w, "                   started by someone else within the deadtime")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Options:")
 		printOptions(fs)
@@ -71,7 +73,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	// Signals are taken before anything starts, so that a SIGTERM during
 	// start-up is a graceful stop too, not the default (death).
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2)
 	defer signal.Stop(sigs)
 
 	loadCtx, cancelLoad := context.WithTimeout(context.Background(), time.Minute)
@@ -94,12 +96,18 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
+	reexec := false
 	for {
 		select {
 		case err := <-done:
 			if err != nil {
 				fmt.Fprintf(stderr, "directord run: %v\n", err)
 				return exitFailure
+			}
+			if reexec {
+				d.Close()
+				signal.Stop(sigs)
+				return reexecSelf(stderr)
 			}
 			return exitOK
 		case s := <-sigs:
@@ -111,6 +119,10 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 					// Reload logs its own outcome.
 					d.Reload(rctx)
 				}()
+			case syscall.SIGUSR1:
+				logger.Info("Received " + s.String() + ": restarting in place")
+				reexec = true
+				d.Detach()
 			case syscall.SIGUSR2:
 				d.Detach()
 			default:
@@ -119,6 +131,18 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+}
+
+// reexecSelf replaces this process with a fresh start of the same program
+// (the binary now at its path, which may have been upgraded) and the same
+// arguments. It returns only on failure.
+func reexecSelf(stderr io.Writer) int {
+	exe, err := os.Executable()
+	if err == nil {
+		err = syscall.Exec(exe, os.Args, os.Environ())
+	}
+	fmt.Fprintf(stderr, "directord run: restarting in place: %v; VIPs and IPVS were left running: start directord again within the deadtime\n", err)
+	return exitFailure
 }
 
 // errNoDaemon is what the client commands print when no daemon answers.

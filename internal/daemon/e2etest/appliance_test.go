@@ -43,6 +43,14 @@ func TestAppliance(t *testing.T) {
 		return strings.Contains(n2.ipvsadm("-Ln"), "192.0.2.22:80")
 	})
 
+	waitFor(t, "node1's resource script started", 5*time.Second, func() bool { return len(n1.journal()) > 0 })
+	if j := n1.journal(); len(j) != 1 || j[0] != "start_web_vip-up" {
+		t.Errorf("node1's resource script journal after the cold start: %v, want one start after the VIP", j)
+	}
+	if j := n2.journal(); len(j) != 0 {
+		t.Errorf("node2's resource script ran: %v", j)
+	}
+
 	tr := a.startTraffic(20 * time.Millisecond)
 	time.Sleep(500 * time.Millisecond)
 	sent, failed, _, firstErr := tr.stop()
@@ -198,67 +206,43 @@ func TestAppliance(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 		sent, failed, longest, firstErr := tr.stop()
 		t.Logf("traffic during standby+takeover: %d sent, %d failed, longest gap %v (%s)", sent, failed, longest.Round(time.Millisecond), firstErr)
+		// The script was stopped before the VIP went and started after it
+		// came, on both nodes.
+		if j := strings.Join(n1.journal(), " "); j != "start_web_vip-up stop_web_vip-up start_web_vip-up" {
+			t.Errorf("node1's script journal: %s", j)
+		}
+		if j := strings.Join(n2.journal(), " "); j != "start_web_vip-up stop_web_vip-up" {
+			t.Errorf("node2's script journal: %s", j)
+		}
 		if _, _, code := n1.cli("standby", "--socket", n1.sock, "sideways"); code != 2 {
 			t.Errorf("standby sideways: exit %d, want 2", code)
 		}
 	})
 
-	t.Run("restart without failover", func(t *testing.T) {
-		waitFor(t, "cluster stable", 10*time.Second, func() bool { return n1.hasVIP() && !n2.hasVIP() })
-		before2 := n2.metrics()["directord_transitions_total"]
-		watch := make(chan bool)
-		onNode2 := make(chan bool, 1)
-		go func() {
-			seen := false
-			for {
-				select {
-				case <-watch:
-					onNode2 <- seen
-					return
-				case <-time.After(5 * time.Millisecond):
-					seen = seen || n2.hasVIP()
-				}
+	t.Run("restart in place without failover (SIGUSR1)", func(t *testing.T) {
+		pid := n1.pid()
+		restartWithoutFailover(t, a, func() {
+			n1.sendSignal(syscall.SIGUSR1)
+		}, func() {
+			if n1.pid() != pid {
+				t.Errorf("pid changed from %d to %d", pid, n1.pid())
 			}
-		}()
-		tr := a.startTraffic(10 * time.Millisecond)
-		time.Sleep(300 * time.Millisecond)
-		if err := n1.signal(syscall.SIGUSR2, 10*time.Second); err != nil {
-			t.Fatal(err)
-		}
-		if !n1.hasVIP() {
-			t.Fatal("the detached daemon took the VIP with it")
-		}
-		n1.start()
-		waitFor(t, "node1 active again", 15*time.Second, func() bool {
-			out, _, code := n1.cli("status", "--socket", n1.sock)
-			return code == 0 && strings.Contains(out, "status: active, holding local resources")
+			if !strings.Contains(n1.log.String(), "restarting in place") {
+				t.Error("no restart in the log")
+			}
 		})
-		time.Sleep(deadtime + 500*time.Millisecond)
-		sent, failed, longest, firstErr := tr.stop()
-		close(watch)
-		// Whatever the engine decided, the VIP must end up on node1 alone.
-		waitFor(t, "VIP on node1 alone after the restart", 10*time.Second, func() bool { return n1.hasVIP() && !n2.hasVIP() })
-		t.Logf("restart: %d requests, %d failed, longest gap %v", sent, failed, longest.Round(time.Millisecond))
-		transitions := n2.metrics()["directord_transitions_total"] - before2
-		if strings.Contains(n2.log.String(), "node node1 restarted") && transitions > 0 {
-			// The engine treats a peer that comes back with a new
-			// generation as one that went down and took its resources
-			// with it (as Heartbeat does), so node2 takes the group over
-			// and auto_failback gives it back. A restart the peer does
-			// not notice needs the engine to resume the old generation
-			// and sequence numbers (see the package report); until then
-			// this is the known outcome, not a regression here.
-			t.Skipf("heartbeat/cluster has no resume of a detached node: node2 saw the restart and made %v transitions (%d of %d requests failed, longest gap %v)", transitions, failed, sent, longest.Round(time.Millisecond))
-		}
-		if <-onNode2 {
-			t.Error("the VIP appeared on node2 during node1's restart")
-		}
-		if failed > 0 {
-			t.Errorf("%d of %d requests failed during the restart (first: %s)", failed, sent, firstErr)
-		}
-		if transitions != 0 {
-			t.Errorf("node2 made %v resource transitions during node1's restart", transitions)
-		}
+	})
+
+	t.Run("restart by a new process without failover (SIGUSR2)", func(t *testing.T) {
+		restartWithoutFailover(t, a, func() {
+			if err := n1.signal(syscall.SIGUSR2, 10*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			if !n1.hasVIP() {
+				t.Fatal("the detached daemon took the VIP with it")
+			}
+			n1.start()
+		}, nil)
 	})
 
 	t.Run("graceful stop hands over", func(t *testing.T) {
@@ -330,4 +314,77 @@ func opsOf(m map[string]float64) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// restartWithoutFailover restarts node1's daemon with restart while a client
+// sends requests, and checks that nobody noticed. check, when not nil, runs
+// once the new daemon is up.
+func restartWithoutFailover(t *testing.T, a *appliance, restart func(), check func()) {
+	n1, n2 := a.nodes[0], a.nodes[1]
+	waitFor(t, "cluster stable", 10*time.Second, func() bool { return n1.hasVIP() && !n2.hasVIP() })
+	before2 := n2.metrics()["directord_transitions_total"]
+	restarts := strings.Count(n2.log.String(), "node node1 restarted")
+	journal := len(n1.journal())
+	watch := make(chan bool)
+	onNode2 := make(chan bool, 1)
+	go func() {
+		seen := false
+		for {
+			select {
+			case <-watch:
+				onNode2 <- seen
+				return
+			case <-time.After(5 * time.Millisecond):
+				seen = seen || n2.hasVIP()
+			}
+		}
+	}()
+	tr := a.startTraffic(10 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	started := time.Now()
+	restart()
+	waitFor(t, "a new daemon on node1, active", 20*time.Second, func() bool {
+		js, _, code := n1.cli("status", "--socket", n1.sock, "-o", "json")
+		var v struct {
+			Daemon struct {
+				Started time.Time
+				HA      struct{ State, Resources string }
+			}
+		}
+		return code == 0 && json.Unmarshal([]byte(js), &v) == nil && v.Daemon.Started.After(started) &&
+			v.Daemon.HA.State == "active" && v.Daemon.HA.Resources == "local"
+	})
+	if check != nil {
+		check()
+	}
+	time.Sleep(deadtime + 500*time.Millisecond)
+	sent, failed, longest, firstErr := tr.stop()
+	close(watch)
+	// Whatever the engine decided, the VIP must end up on node1 alone.
+	waitFor(t, "VIP on node1 alone after the restart", 10*time.Second, func() bool { return n1.hasVIP() && !n2.hasVIP() })
+	t.Logf("restart: %d requests, %d failed, longest gap %v", sent, failed, longest.Round(time.Millisecond))
+	transitions := n2.metrics()["directord_transitions_total"] - before2
+	if strings.Count(n2.log.String(), "node node1 restarted") > restarts && transitions > 0 {
+		// The engine treats a peer that comes back with a new generation
+		// as one that went down and took its resources with it (as
+		// Heartbeat does), so node2 takes the group over and auto_failback
+		// gives it back. A restart the peer does not notice needs the
+		// engine to resume the old generation and sequence numbers (see
+		// the package report); until then this is the known outcome, not
+		// a regression here.
+		t.Skipf("heartbeat/cluster has no resume of a detached node: node2 saw the restart and made %v transitions (%d of %d requests failed, longest gap %v)", transitions, failed, sent, longest.Round(time.Millisecond))
+	}
+	if <-onNode2 {
+		t.Error("the VIP appeared on node2 during node1's restart")
+	}
+	if failed > 0 {
+		t.Errorf("%d of %d requests failed during the restart (first: %s)", failed, sent, firstErr)
+	}
+	if transitions != 0 {
+		t.Errorf("node2 made %v resource transitions during node1's restart", transitions)
+	}
+	// The script was adopted (its status says running), not started again.
+	if j := n1.journal(); len(j) != journal {
+		t.Errorf("the restart ran the resource script: %v", j[journal:])
+	}
 }

@@ -104,6 +104,7 @@ groups:
     resources:
       - vip: {address: 192.0.2.100, prefix: 24, interface: eth0, agent: IPaddr2}
       - lnoded: lnoded.cf
+      - script: {name: marker, args: [web]}
 directord:
   sync:
     enabled: true
@@ -117,6 +118,44 @@ directord:
 		t.Fatal(err)
 	}
 	writeLnoded(t, dir, lnodedCF(weights))
+	// A resource script after the VIP: it checks, when started and when
+	// stopped, that the VIP is there (started left to right, stopped right
+	// to left), and keeps a journal of what it was asked.
+	initd := filepath.Join(dir, "init.d")
+	if err := os.MkdirAll(initd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := `#!/bin/sh
+# marker ARG start|stop|status
+journal=` + filepath.Join(dir, "marker.journal") + `
+state=` + filepath.Join(dir, "marker.state") + `
+vip() { /usr/sbin/ip -o -4 addr show dev eth0 | grep -q ' 192.0.2.100/'; }
+case "$2" in
+start) if vip; then echo "start $1 vip-up" >> $journal; echo on > $state; else echo "start $1 NO-VIP" >> $journal; exit 1; fi ;;
+stop) if vip; then echo "stop $1 vip-up" >> $journal; else echo "stop $1 NO-VIP" >> $journal; fi; rm -f $state ;;
+status) if [ -f $state ]; then echo running; else echo stopped; fi ;;
+*) exit 2 ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(initd, "marker"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// journal returns what node's marker script was asked, one line per call.
+func (n *node) journal() []string {
+	b, _ := os.ReadFile(filepath.Join(n.dir, "marker.journal"))
+	return strings.Fields(strings.ReplaceAll(strings.TrimSpace(string(b)), " ", "_"))
+}
+
+// pid returns the running directord's pid, 0 when none.
+func (n *node) pid() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
 }
 
 func lnodedCF(weights [2]int) string {
