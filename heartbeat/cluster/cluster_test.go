@@ -240,6 +240,61 @@ func TestOneLinkCutMovesNothing(t *testing.T) {
 	if !b.log.has("split brain") {
 		t.Error("split brain not logged")
 	}
+	// Healed: each gives back the other's group and keeps its own.
+	mn.setCut(0, false)
+	mn.setCut(1, false)
+	waitFor(t, long, "partition healed", func() bool { return settled(a, b)() && !a.res.holds(gB) && !b.res.holds(gA) })
+	if !b.log.has("returning after partition") {
+		t.Error("heal not logged")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if a.res.holds(gB) || b.res.holds(gA) {
+		t.Fatalf("double ownership after heal: a=%s b=%s", a.res.callLog(), b.res.callLog())
+	}
+}
+
+func TestSplitBrainFewerPingNodesStandsDown(t *testing.T) {
+	mn := newMemNet()
+	var aSees atomic.Bool
+	aSees.Store(true)
+	hook := func(sees func() bool) func(*Engine) {
+		return func(e *Engine) {
+			e.pingHost = func(ctx context.Context, host string, iv time.Duration, seen func()) {
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(iv):
+						if sees() {
+							seen()
+						}
+					}
+				}
+			}
+		}
+	}
+	cfgA := memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir())
+	cfgB := memConfig("nodeb", "nodea", 1, hacf.FailbackOn, t.TempDir())
+	cfgA.PingNodes = []string{"198.51.100.254"}
+	cfgB.PingNodes = []string{"198.51.100.254"}
+	a := startMem(t, mn, cfgA, newRecorder("a"), hook(aSees.Load))
+	b := startMem(t, mn, cfgB, newRecorder("b"), hook(func() bool { return true }))
+	waitFor(t, long, "settled with counts known", func() bool {
+		return settled(a, b)() && a.e.State().PeerPingCount == 1 && b.e.State().PeerPingCount == 1
+	})
+	// nodea loses everything at once: heartbeat links and its ping node.
+	mn.setCut(0, true)
+	aSees.Store(false)
+	waitFor(t, long, "nodeb holds all, nodea nothing", func() bool {
+		return b.res.holds(gA) && b.res.holds(gB) && !a.res.holds(gA) && !a.res.holds(gB)
+	})
+	if !a.log.has("we see fewer ping nodes") {
+		t.Error("nodea did not say why it stood down")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if a.res.holds(gB) {
+		t.Fatal("nodea took nodeb's group while seeing fewer ping nodes")
+	}
 }
 
 func TestIpfailFewerPingNodesGivesUp(t *testing.T) {

@@ -320,6 +320,12 @@ func (e *Engine) Stop(ctx context.Context) error {
 }
 
 func (e *Engine) do(ctx context.Context, r request) error {
+	e.mu.Lock()
+	running := e.running
+	e.mu.Unlock()
+	if !running {
+		return ErrNotRunning
+	}
 	r.errc = make(chan error, 1)
 	select {
 	case e.reqs <- r:

@@ -82,8 +82,16 @@ func (n *node) pingTick(now time.Time) {
 		}
 	}
 	if count != n.pingCount {
+		up := count > n.pingCount
 		n.pingCount = count
 		n.askPingNodes()
+		// We stood down when the peer vanished because we saw fewer ping
+		// nodes; if we now see as many as it did, it may really be dead.
+		if up && n.pDead && n.stoodDown && !n.shuttingDown && n.pingCount >= n.peerPingCount {
+			n.stoodDown = false
+			n.event(EventPing, slog.LevelWarn, fmt.Sprintf("ping nodes visible again (%d) and %s still dead: taking over", n.pingCount, n.peer))
+			n.takeoverFromNode("ping nodes visible again")
+		}
 	}
 }
 

@@ -151,6 +151,11 @@ type node struct {
 	pGoneGen  uint64               // ... in this generation
 	ipReq     map[string]time.Time // legacy: groups asked for, when
 
+	healPending bool
+	stoodDown   bool // gave up when the peer vanished: fewer ping nodes
+	recoverAt   time.Time
+	recoverWhy  string
+
 	lastAuthLog time.Time
 	stonithAt   time.Time
 	stopped     bool
@@ -211,6 +216,8 @@ func (n *node) loop(ctx context.Context, in <-chan inbound, spawn func(func()), 
 			n.onTick()
 			timer = n.e.clk.After(n.tick())
 		}
+		n.drainOwn()
+		n.maybeShutdown()
 		n.drainOwn()
 		n.publish()
 		if n.stopped {
@@ -387,6 +394,7 @@ func (n *node) receive(p inbound) {
 	}
 	if r.Healed {
 		n.event(EventSplit, slog.LevelError, fmt.Sprintf("Cluster node %s returning after partition.", n.peer))
+		n.healPending = true
 	}
 	if r.Request != nil {
 		for k := uint64(0); k <= r.Request.Last-r.Request.First && k < rexmitBurst; k++ {
@@ -405,6 +413,10 @@ func (n *node) receive(p inbound) {
 		}
 		if r.Verdict == seqtrack.Deliver {
 			n.dispatch(m, false)
+		}
+		if n.healPending {
+			n.healPending = false
+			n.healPartition()
 		}
 	case seqtrack.Duplicate:
 		n.heard(p.link, now, false)
@@ -521,6 +533,8 @@ func (n *node) peerStatus(m *wire.Message) {
 	n.pGen = n.track.Generation()
 	if n.pDead {
 		n.pDead = false
+		n.stoodDown = false
+		n.recoverAt = time.Time{}
 		n.event(EventNodeUp, slog.LevelInfo, fmt.Sprintf("Status update for node %s: status %s", n.peer, st))
 		n.pStatus = st
 		n.askPingNodes()
@@ -609,6 +623,10 @@ func (n *node) onTick() {
 		}
 	}
 	n.pingTick(now)
+	if !n.recoverAt.IsZero() && !now.Before(n.recoverAt) {
+		n.recoverAt = time.Time{}
+		n.recoverDead(n.recoverWhy)
+	}
 	if len(n.ipReq) > 0 {
 		n.retryIPRequests(now)
 	}
@@ -1006,9 +1024,6 @@ func (n *node) askForResources(m *wire.Message, fromMe bool) {
 	if ignored {
 		n.log.Error(fmt.Sprintf("Ignored standby message '%s' from %s in state %d", info, from, orig))
 	}
-	if n.going == sbNot && n.stopReq != nil {
-		n.beginShutdown()
-	}
 }
 
 // goStandby releases (me) or acquires (other) the groups of set, set
@@ -1107,9 +1122,26 @@ func (n *node) peerDied(why string) {
 		n.rs = rStable
 	}
 	n.needsFailback = true
-	if n.pingConfigured() && n.peerPingKnown && n.pingCount < n.peerPingCount || n.pingConfigured() && n.pingCount == 0 {
+	if n.pingConfigured() {
+		// A pulled cable takes the ping nodes and the peer away together:
+		// let the ping state catch up (two pings) before deciding.
+		n.recoverAt, n.recoverWhy = n.now().Add(2*n.t.Keepalive), why
+		return
+	}
+	n.recoverDead(why)
+}
+
+// recoverDead is the rest of hb_rsc_recover_dead_resources: stand down if
+// we see fewer ping nodes than the peer did, else STONITH if configured,
+// then take everything.
+func (n *node) recoverDead(why string) {
+	if n.shuttingDown || !n.pDead {
+		return
+	}
+	if n.pingConfigured() && n.peerPingKnown && n.pingCount < n.peerPingCount {
 		n.event(EventPing, slog.LevelError, fmt.Sprintf("%s is unreachable but we see fewer ping nodes (%d, %s saw %d): not taking over, giving up our resources", n.peer, n.pingCount, n.peer, n.peerPingCount))
 		n.iHold = rscNone
+		n.stoodDown = true
 		n.releaseJob("ipfail", rscAll, "fewer ping nodes than "+n.peer, nil)
 		return
 	}
@@ -1133,6 +1165,29 @@ func (n *node) peerDied(why string) {
 		n.otherStable = true
 	}
 	n.takeoverFromNode(why)
+}
+
+// healPartition resolves double ownership after a partition: both sides
+// took the other's groups while they could not talk, so each gives back
+// the foreign ones and keeps its own. (Heartbeat restarts itself here.)
+func (n *node) healPartition() {
+	foreign := false
+	for _, g := range n.groupsOf(rscForeign) {
+		if _, ok := n.held[g.Name]; ok {
+			foreign = true
+		}
+	}
+	if !foreign && n.iHold&rscForeign == 0 {
+		n.sendHeld(n.rs == rStable, "")
+		return
+	}
+	n.event(EventSplit, slog.LevelError, fmt.Sprintf("partition with %s healed: giving back its resource groups, keeping ours", n.peer))
+	n.iHold &^= rscForeign
+	n.otherHolds = rscLocal
+	n.needsFailback = false
+	n.releaseJob("heal", rscForeign, "partition healed", func() {
+		n.sendHeld(true, "")
+	})
 }
 
 // takeoverFromNode takes every group: the peer's through mach_down, ours
@@ -1188,24 +1243,29 @@ func (n *node) request(r request) {
 		n.send(wire.New(proto.TypeTakeover).Add(wire.FieldRscHold, string(r.arg)))
 		r.errc <- nil
 	case "stop":
-		n.stopReq = &r
-		if n.going != sbNot || n.busy || len(n.queue) > 0 {
-			n.log.Warn("Shutdown delayed until current resource activity finishes.")
-			n.stopWhenIdle()
+		if n.stopReq != nil || n.shuttingDown {
+			r.errc <- errors.New("cluster: already stopping")
 			return
 		}
-		n.beginShutdown()
+		n.stopReq = &r
+		if !n.idle() {
+			n.log.Warn("Shutdown delayed until current resource activity finishes.")
+		}
+		n.maybeShutdown()
 	default:
 		r.errc <- fmt.Errorf("cluster: unknown request %q", r.kind)
 	}
 }
 
-func (n *node) stopWhenIdle() {
-	n.queue = append(n.queue, job{name: "stop", then: func(any) {
-		if n.going == sbNot && n.stopReq != nil && !n.shuttingDown {
-			n.beginShutdown()
-		}
-	}})
+// idle reports that no resource work or standby handshake is under way.
+func (n *node) idle() bool { return n.going == sbNot && !n.busy && len(n.queue) == 0 }
+
+// maybeShutdown starts a requested shutdown once idle (Heartbeat's
+// hb_shutdown_if_needed); the loop calls it after every event.
+func (n *node) maybeShutdown() {
+	if n.stopReq != nil && !n.shuttingDown && n.idle() {
+		n.beginShutdown()
+	}
 }
 
 // beginShutdown is hb_giveup_resources.
