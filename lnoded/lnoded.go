@@ -226,10 +226,18 @@ func (m *Module) Run(ctx context.Context) error {
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()
+	// A failed update is retried, backing off from 1 s to 30 s, so that a
+	// kernel that refuses (a scheduler module missing) is not hammered.
+	backoff := time.Duration(0)
 	reconcile := func() {
-		if err := m.reconcile(ctx, cmds); err != nil && ctx.Err() == nil {
-			m.log.Error("IPVS update failed, retrying in 1s", "err", err)
-			retry.Reset(time.Second)
+		err := m.reconcile(ctx, cmds)
+		switch {
+		case err == nil:
+			backoff = 0
+		case ctx.Err() == nil:
+			backoff = min(max(2*backoff, time.Second), 30*time.Second)
+			m.log.Error("IPVS update failed, retrying in "+backoff.String(), "err", err)
+			retry.Reset(backoff)
 		}
 	}
 	reconcile()
