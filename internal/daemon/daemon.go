@@ -102,6 +102,7 @@ type Daemon struct {
 // module is one lnoded.cf's module and the goroutine that runs it.
 type module struct {
 	m      *lnoded.Module
+	path   string
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // Run's error, once done is closed
@@ -152,7 +153,7 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	d.met = newMetrics(d)
 
 	sock := d.socketPath()
-	if err := os.MkdirAll(filepath.Dir(sock), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(sock), 0o700); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	d.srv, err = control.Listen(sock, d, d.log)
@@ -246,25 +247,29 @@ func (d *Daemon) moduleRunning(path string) error {
 	}
 }
 
-// startModule starts the lnoded module for one lnoded.cf.
-func (d *Daemon) startModule(l *config.Lnoded) error {
+// newModule builds the lnoded module for one lnoded.cf without starting it.
+func (d *Daemon) newModule(l *config.Lnoded) (*module, error) {
 	m, err := lnoded.New(l.Config, d.ipvs, d.log.With("lnoded", l.Path), lnoded.WithOnApply(d.met.onApply))
 	if err != nil {
-		return fmt.Errorf("lnoded %s: %w", l.Path, err)
+		return nil, fmt.Errorf("lnoded %s: %w", l.Path, err)
 	}
+	return &module{m: m, path: l.Path, done: make(chan struct{})}, nil
+}
+
+// runModule starts mod's goroutine; d.mu is held.
+func (d *Daemon) runModule(mod *module) {
 	ctx, cancel := context.WithCancel(context.Background())
-	mod := &module{m: m, cancel: cancel, done: make(chan struct{})}
+	mod.cancel = cancel
 	d.modWG.Add(1)
 	go func() {
 		defer d.modWG.Done()
 		defer close(mod.done)
-		mod.err = m.Run(ctx)
+		mod.err = mod.m.Run(ctx)
 		if mod.err != nil && ctx.Err() == nil {
-			d.log.Error("ERROR: lnoded "+l.Path+" stopped: "+mod.err.Error(), "err", mod.err)
+			d.log.Error("ERROR: lnoded "+mod.path+" stopped: "+mod.err.Error(), "err", mod.err)
 		}
 	}()
-	d.mods[l.Path] = mod
-	return nil
+	d.mods[mod.path] = mod
 }
 
 func lnodedFiles(c *config.Config) []*config.Lnoded {
@@ -316,40 +321,43 @@ func (d *Daemon) Run(ctx context.Context) error {
 		go func() { defer bgWG.Done(); f(bg) }()
 	}
 
+	// Everything that can refuse the configuration runs before anything
+	// is started: a daemon restarted on the active node must not purge the
+	// IPVS table (lnoded's cleanstop) because a later step failed.
+	cc, err := clusterConfig(d.cfg, d.stateDir(), d.log, d.met.onEvent)
+	if err != nil {
+		d.closeWatchdog()
+		return err
+	}
+	eng, err := cluster.New(cc, d.runner)
+	if err != nil {
+		d.closeWatchdog()
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	var mods []*module
+	for _, l := range lnodedFiles(d.cfg) {
+		mod, err := d.newModule(l)
+		if err != nil {
+			d.closeWatchdog()
+			return err
+		}
+		mods = append(mods, mod)
+	}
+
 	if err := d.sync.Start(ctx); err != nil {
 		d.log.Error("ERROR: "+err.Error()+"; connections will not survive a takeover", "err", err)
 	}
 	d.mu.Lock()
-	var modErrs []error
-	for _, l := range lnodedFiles(d.cfg) {
-		if err := d.startModule(l); err != nil {
-			modErrs = append(modErrs, err)
-		}
+	for _, mod := range mods {
+		d.runModule(mod)
 	}
 	d.mu.Unlock()
-	if err := errors.Join(modErrs...); err != nil {
-		d.stopModules()
-		d.closeWatchdog()
-		return err
-	}
 	for _, g := range d.runner.Groups() {
 		if on := g.Adoptable(ctx); len(on) > 0 {
 			d.log.Info("Resource group "+g.Name()+": already running here: "+strings.Join(on, " ")+" (adopted if this node keeps the group)", "group", g.Name())
 		}
 	}
 
-	cc, err := clusterConfig(d.cfg, d.stateDir(), d.log, d.met.onEvent)
-	if err != nil {
-		d.stopModules()
-		d.closeWatchdog()
-		return err
-	}
-	eng, err := cluster.New(cc, d.runner)
-	if err != nil {
-		d.stopModules()
-		d.closeWatchdog()
-		return fmt.Errorf("heartbeat: %w", err)
-	}
 	engCtx, crash := context.WithCancel(context.Background())
 	defer crash()
 	engDone := make(chan error, 1)
@@ -388,17 +396,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for {
 		select {
 		case err := <-engDone:
-			// The engine died: the peer will take over after deadtime;
-			// starving the watchdog resets this node before it does, so that
-			// the VIPs do not stay here too.
+			// The engine died: the peer takes over after deadtime, so
+			// nothing may stay held here. Exit with an error, for systemd
+			// (Restart=on-failure) to start a fresh daemon.
 			d.mu.Lock()
 			d.engineErr = fmt.Errorf("heartbeat engine stopped: %v", err)
 			d.mu.Unlock()
-			d.log.Error("ERROR: heartbeat engine stopped: "+fmt.Sprint(err)+"; releasing all resources", "err", err)
-			rctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			d.runner.ReleaseAll(rctx)
-			cancel()
-			engDone = nil
+			d.log.Error("ERROR: heartbeat engine stopped: "+fmt.Sprint(err)+"; releasing all resources and exiting", "err", err)
+			serr := d.shutdown(eng, nil, stopBG, &bgWG)
+			return errors.Join(fmt.Errorf("heartbeat engine stopped: %v", err), serr)
 		case <-tick.C:
 			d.pulse.Store(time.Now().UnixNano())
 			if !settled {
@@ -749,6 +755,21 @@ func (d *Daemon) reload(ctx context.Context) ([]string, error) {
 		delete(oldFiles, l.Path)
 	}
 	d.mu.Unlock()
+	// Validate every changed lnoded.cf (a module that is built but never
+	// run touches nothing) and build the new ones before applying any.
+	for _, rc := range reloads {
+		if _, err := lnoded.New(rc.l.Config, d.ipvs, nil); err != nil {
+			return nil, fmt.Errorf("lnoded %s: %w", rc.l.Path, err)
+		}
+	}
+	var added []*module
+	for _, l := range adds {
+		mod, err := d.newModule(l)
+		if err != nil {
+			return nil, err
+		}
+		added = append(added, mod)
+	}
 	for _, rc := range reloads {
 		if err := rc.mod.m.Reload(rc.l.Config); err != nil {
 			return changes, fmt.Errorf("lnoded %s: %w", rc.l.Path, err)
@@ -756,12 +777,9 @@ func (d *Daemon) reload(ctx context.Context) ([]string, error) {
 		changes = append(changes, "lnoded "+rc.l.Path+" reloaded")
 	}
 	d.mu.Lock()
-	for _, l := range adds {
-		if err := d.startModule(l); err != nil {
-			d.mu.Unlock()
-			return changes, err
-		}
-		changes = append(changes, "lnoded "+l.Path+" started")
+	for _, mod := range added {
+		d.runModule(mod)
+		changes = append(changes, "lnoded "+mod.path+" started")
 	}
 	for p := range oldFiles {
 		if mod, ok := d.mods[p]; ok {
