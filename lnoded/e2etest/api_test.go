@@ -3,6 +3,7 @@ package e2etest
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,4 +154,63 @@ func equal(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// syncBuffer is a log destination safe for the module's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestKernelRefusal: a service the kernel refuses (a scheduler it does not
+// have) is logged and retried, and does not keep the file's other services
+// from being programmed.
+func TestKernelRefusal(t *testing.T) {
+	b := newBed(t)
+	cfg, err := config.Parse(context.Background(), "lnoded.cf", []byte(`checkinterval=1
+virtual=192.0.2.100:80
+	real=192.0.2.11:80 gate
+	checktype=on
+	scheduler=nosuchscheduler
+virtual=192.0.2.100:81
+	real=192.0.2.11:81 gate
+	checktype=on
+	scheduler=rr
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	m, err := lnoded.New(cfg, b.h, slog.New(slog.NewTextHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	b.waitFor("-t 192.0.2.100:81", "-t 192.0.2.100:81 rr | 192.0.2.11:81 w1", 5*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "IPVS update failed, retrying in 2s") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if !strings.Contains(logs.String(), "IPVS update failed, retrying in 1s") || !strings.Contains(logs.String(), "retrying in 2s") || !strings.Contains(logs.String(), "nosuchscheduler") {
+		t.Errorf("refusal not logged and retried with back-off:\n%s", logs.String())
+	}
+	if service(b.table(), "-t 192.0.2.100:80") != "" {
+		t.Errorf("the refused service exists:\n%s", b.table())
+	}
 }
