@@ -2,6 +2,9 @@ package cluster
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -261,4 +264,77 @@ func TestHeartbeatInteropLegacy(t *testing.T) {
 	waitFor(t, interopWait, "our ip-request answered", func() bool {
 		return rn.holds(gA) && !rn.holds(gB) && ours2.res.holds("vip::"+gB)
 	})
+}
+
+func TestHeartbeatInteropTwoLinks(t *testing.T) {
+	needHeartbeat(t)
+	p := newNSPair(t, 2)
+	rn := newRealNode(t, p.a, realFast, hacf.FailbackOn, interopKey, []string{"198.51.100.2", "203.0.113.2"})
+	rn.start()
+	ours := startOurs(t, p.hB, ourConfig(t, p, "b", ourFast, hacf.FailbackOn, interopKey), nil)
+	waitFor(t, interopWait, "cold start on two links", func() bool {
+		return interopSettled(rn, ours)() && strings.Contains(rn.log(), "Link nodeb:hb1 up") && ours.log.has("Link nodea:hb1 up.")
+	})
+	p.setLink(t, 1, false)
+	waitFor(t, interopWait, "both sides see hb1 dead", func() bool {
+		return strings.Contains(rn.log(), "Link nodeb:hb1 dead") && ours.log.has("Link nodea:hb1 dead.")
+	})
+	time.Sleep(3 * time.Second) // three deadtimes
+	if !interopSettled(rn, ours)() || ours.log.has("is dead") || strings.Contains(rn.log(), "node nodeb: is dead") {
+		t.Fatalf("cutting one of two links moved resources: ours=%s heartbeat=%s", ours.res.callLog(), rn.vipLog())
+	}
+	p.setLink(t, 1, true)
+	waitFor(t, interopWait, "hb1 back on both sides", func() bool {
+		return strings.Count(rn.log(), "Link nodeb:hb1 up") >= 2 && ours.e.State().Peer.Links[1].Up
+	})
+}
+
+// TestHeartbeatInteropIpfail pairs our built-in ipfail with Heartbeat's
+// own ipfail client (respawned by heartbeat, ping node configured). The
+// second heartbeat link runs over a "public" switch namespace that also
+// holds the ping node; pulling heartbeat's public cable makes its ipfail
+// ask for our count, we answer that we see more, and it goes standby.
+func TestHeartbeatInteropIpfail(t *testing.T) {
+	needHeartbeat(t)
+	if _, err := os.Stat("/usr/libexec/heartbeat/ipfail"); err != nil {
+		t.Skip("needs heartbeat's ipfail")
+	}
+	p := newNSPair(t, 1)
+	sw := fmt.Sprintf("ddcl-sw-%d-%d", os.Getpid(), nsSeq.Add(1))
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", sw).Run() })
+	run(t, "ip", "netns", "add", sw)
+	run(t, "ip", "-n", sw, "link", "add", "br0", "type", "bridge")
+	run(t, "ip", "-n", sw, "addr", "add", "203.0.113.254/24", "dev", "br0")
+	run(t, "ip", "-n", sw, "link", "set", "br0", "up")
+	for i, ns := range []string{p.a, p.b} {
+		port := fmt.Sprintf("sw%d", i)
+		run(t, "ip", "link", "add", "hb1", "netns", ns, "type", "veth", "peer", "name", port, "netns", sw)
+		run(t, "ip", "-n", ns, "addr", "add", fmt.Sprintf("203.0.113.%d/24", i+1), "dev", "hb1")
+		run(t, "ip", "-n", ns, "link", "set", "hb1", "up")
+		run(t, "ip", "-n", sw, "link", "set", port, "master", "br0", "up")
+	}
+	p.links = 2
+	rn := newRealNode(t, p.a, realFast, hacf.FailbackOn, interopKey, []string{"198.51.100.2", "203.0.113.2"},
+		"ping 203.0.113.254", "respawn hacluster /usr/libexec/heartbeat/ipfail", "apiauth ipfail gid=haclient uid=hacluster")
+	rn.start()
+	cfg := ourConfig(t, p, "b", ourFast, hacf.FailbackOn, interopKey)
+	cfg.PingNodes = []string{"203.0.113.254"}
+	ours := startOurs(t, p.hB, cfg, func(e *Engine) { e.pingHost = pingIn(p.hB) })
+	waitFor(t, interopWait, "cold start, ping node seen", func() bool {
+		return interopSettled(rn, ours)() && ours.e.State().PingCount == 1 && strings.Contains(rn.log(), "Starting \"/usr/libexec/heartbeat/ipfail\"")
+	})
+	time.Sleep(3 * time.Second)                          // ipfail signs on and settles
+	run(t, "ip", "-n", sw, "link", "set", "sw0", "down") // heartbeat's public cable
+	waitFor(t, 60*time.Second, "heartbeat's ipfail to give its group to us", func() bool {
+		return ours.res.holds(gA) && !rn.holds(gA)
+	})
+	l := rn.log()
+	for _, want := range []string{"Asking other side for ping node count", "Giving up because we were told that we have less ping nodes"} {
+		if !strings.Contains(l, want) {
+			t.Errorf("heartbeat's log lacks %q", want)
+		}
+	}
+	if !ours.log.has("Telling other node that we have more visible ping nodes.") {
+		t.Error("we did not answer heartbeat's ipfail")
+	}
 }

@@ -21,7 +21,10 @@ const (
 	typeNumPing     = "num_ping_nodes"
 	typeYouAreDead  = "you_are_dead"
 	typeAbortGiveup = "abort_giveup"
-	fieldNumPing    = "num_ping"
+	// typeAPIClientStatus announces a Heartbeat API client joining or
+	// leaving; ipfail's join asks us for our count.
+	typeAPIClientStatus = "hbapi-clstat"
+	fieldNumPing        = "num_ping"
 )
 
 func (n *node) pingConfigured() bool {

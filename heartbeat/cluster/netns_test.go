@@ -210,7 +210,8 @@ esac
 exit 0
 `
 
-func newRealNode(t *testing.T, ns string, tm realTiming, fb hacf.AutoFailback, key string, peerIPs []string) *realNode {
+// newRealNode prepares nodea's files; extra lines are appended to ha.cf.
+func newRealNode(t *testing.T, ns string, tm realTiming, fb hacf.AutoFailback, key string, peerIPs []string, extra ...string) *realNode {
 	t.Helper()
 	dir := t.TempDir()
 	for _, d := range []string{"etc", "lib", "run", "log"} {
@@ -227,7 +228,8 @@ func newRealNode(t *testing.T, ns string, tm realTiming, fb hacf.AutoFailback, k
 		fmt.Fprintf(&media, "ucast hb%d %s\n", i, ip)
 	}
 	hacfText := fmt.Sprintf("logfile /var/log/ha-log\ndebugfile /var/log/ha-debug\nkeepalive %s\nwarntime %s\ndeadtime %s\ninitdead %s\n"+
-		"udpport 694\n%sauto_failback %s\nnode nodeA\nnode nodeB\n", tm.keepalive, tm.warntime, tm.deadtime, tm.initdead, media.String(), fb)
+		"udpport 694\n%sauto_failback %s\nnode nodeA\nnode nodeB\n%s", tm.keepalive, tm.warntime, tm.deadtime, tm.initdead, media.String(), fb,
+		strings.Join(append(extra, ""), "\n"))
 	files := map[string]string{
 		"ha.cf":          hacfText,
 		"authkeys":       "auth 1\n1 sha1 " + key + "\n",

@@ -501,6 +501,13 @@ func (n *node) dispatch(m *wire.Message, fromMe bool) {
 		if !fromMe {
 			n.ipRequestResp(m)
 		}
+	case typeAPIClientStatus:
+		// Heartbeat's ipfail signing on: it wants to compare counts.
+		if st, _ := m.Get(wire.FieldStatus); !fromMe && st == "join" {
+			if id, _ := m.Get("from_id"); id == "ipfail" {
+				n.askPingNodes()
+			}
+		}
 	case typeNumPing:
 		if !fromMe {
 			n.ipfailNumPing(m)
