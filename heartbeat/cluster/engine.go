@@ -42,6 +42,7 @@ type Engine struct {
 	// Hooks for tests; nil in production.
 	openLink func(ctx context.Context, m hacf.Medium) (link, error)
 	dropOut  func(m *wire.Message) bool // drop a first transmission
+	dropIn   func(m *wire.Message) bool // drop an authenticated arrival
 	pingHost func(ctx context.Context, host string, interval time.Duration, seen func())
 
 	reqs chan request // to the Run loop

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -220,8 +221,12 @@ func TestHeartbeatInteropWrongKey(t *testing.T) {
 }
 
 func TestHeartbeatInteropRetransmission(t *testing.T) {
-	var droppedOut atomic.Int32
+	var droppedOut, droppedIn atomic.Int32
 	tweak := func(e *Engine) {
+		// Lose heartbeat's first resource message: we must ask for it.
+		e.dropIn = func(m *wire.Message) bool {
+			return m.Type() == proto.TypeResource && droppedIn.CompareAndSwap(0, 1)
+		}
 		// Lose our first resource message: heartbeat must ask for it.
 		e.dropOut = func(m *wire.Message) bool {
 			if m.Type() == proto.TypeResource && droppedOut.CompareAndSwap(0, 1) {
@@ -233,8 +238,12 @@ func TestHeartbeatInteropRetransmission(t *testing.T) {
 	_, rn, ours := interopPair(t, hacf.FailbackOn, tweak)
 	waitFor(t, interopWait, "cold start despite the loss", interopSettled(rn, ours))
 	waitFor(t, interopWait, "heartbeat's NS_rexmit answered", func() bool { return ours.log.has("retransmitted on request") })
-	if droppedOut.Load() != 1 {
+	waitFor(t, interopWait, "our NS_rexmit answered by heartbeat", func() bool { return ours.log.has("Retransmitted message") })
+	if droppedOut.Load() != 1 || droppedIn.Load() != 1 {
 		t.Fatal("nothing dropped")
+	}
+	if !strings.Contains(rn.log(), "lost packet(s) for [nodeb]") {
+		t.Error("heartbeat did not notice our lost packet")
 	}
 }
 
@@ -336,5 +345,25 @@ func TestHeartbeatInteropIpfail(t *testing.T) {
 	}
 	if !ours.log.has("Telling other node that we have more visible ping nodes.") {
 		t.Error("we did not answer heartbeat's ipfail")
+	}
+}
+
+// TestHeartbeatInteropLateHeartbeat stops the real daemon for longer than
+// warntime but less than deadtime: we warn and nothing moves.
+func TestHeartbeatInteropLateHeartbeat(t *testing.T) {
+	_, rn, ours := interopPair(t, hacf.FailbackOn, nil)
+	waitFor(t, interopWait, "cold start", interopSettled(rn, ours))
+	time.Sleep(6 * time.Second) // past heartbeat's start-up dt (deadtime + 2 s)
+	pid := strconv.Itoa(rn.pid1())
+	run(t, "kill", "-STOP", pid)
+	time.Sleep(750 * time.Millisecond) // warntime 600 ms < 750 ms < deadtime 1 s
+	run(t, "kill", "-CONT", pid)
+	waitFor(t, interopWait, "late heartbeat warning", func() bool { return ours.log.has("Late heartbeat: Node nodea: interval") })
+	time.Sleep(2 * time.Second)
+	if ours.log.has("is dead") || !interopSettled(rn, ours)() {
+		t.Fatalf("a late heartbeat moved resources: %s", ours.res.callLog())
+	}
+	if s := ours.e.State(); s.Peer.Late == 0 || s.Peer.DeadTime != time.Second {
+		t.Errorf("snapshot: late %d, peer deadtime %v", s.Peer.Late, s.Peer.DeadTime)
 	}
 }

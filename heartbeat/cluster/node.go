@@ -358,6 +358,10 @@ func (n *node) receive(p inbound) {
 	if src == n.self {
 		return // our own broadcast coming back
 	}
+	if n.e.dropIn != nil && n.e.dropIn(m) {
+		n.log.Debug("test filter dropped incoming message", "type", m.Type())
+		return
+	}
 	if src != n.peer {
 		n.log.Debug("message from unknown node ignored", "src", src)
 		return
