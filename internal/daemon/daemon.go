@@ -544,15 +544,25 @@ func (d *Daemon) closeAll() {
 	}
 }
 
-// healthy says whether the watchdogs may be fed: the main loop ticks and the
-// engine runs.
+// healthy says whether the watchdogs may be fed: the main loop ticks (it
+// ticks every 500ms) and the engine runs and answers. If the engine is
+// wedged, State blocks, the keeper blocks with it and the watchdogs starve,
+// which is the point.
 func (d *Daemon) healthy() error {
-	if age := time.Since(time.Unix(0, d.pulse.Load())); age > 5*time.Second {
+	limit := min(5*time.Second, max(d.cfg.Cluster.DeadTime/2, 1500*time.Millisecond))
+	if age := time.Since(time.Unix(0, d.pulse.Load())); age > limit {
 		return fmt.Errorf("main loop silent for %v", age.Round(time.Millisecond))
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.engineErr
+	eng, err := d.engine, d.engineErr
+	d.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if eng != nil {
+		eng.State()
+	}
+	return nil
 }
 
 func (d *Daemon) onGroupChange(group string, held bool, err error) {

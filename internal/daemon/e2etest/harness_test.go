@@ -142,6 +142,36 @@ esac
 	}
 }
 
+// writeHADir replaces node i's configuration with an /etc/ha.d directory
+// written as seed 003 writes it: "node1 192.0.2.100 lnoded::lnoded.cf", the
+// VIP in IPaddr's short form (interface by route, label eth0:0).
+func writeHADir(t *testing.T, dir string, i int) {
+	t.Helper()
+	peer := 1 - i
+	files := map[string]string{
+		"ha.cf": fmt.Sprintf(`logfacility local0
+keepalive 200ms
+warntime 2
+deadtime 4
+initdead 8
+udpport 694
+ucast hb0 %s
+ucast eth0 %s
+auto_failback on
+node node1
+node node2
+`, nodeHB[peer], nodeLAN[peer]),
+		"haresources": "node1 192.0.2.100 lnoded::lnoded.cf\n",
+		"authkeys":    "auth 1\n1 sha1 seed-secret\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Remove(filepath.Join(dir, "directord.yaml"))
+}
+
 // journal returns what node's marker script was asked, one line per call.
 func (n *node) journal() []string {
 	b, _ := os.ReadFile(filepath.Join(n.dir, "marker.journal"))
@@ -266,14 +296,16 @@ func (n *node) start() {
 	if n.cmd != nil {
 		n.t.Fatalf("%s: already running", n.name)
 	}
-	cmd := exec.Command(n.bin, "run",
-		"--config", filepath.Join(n.dir, "directord.yaml"),
+	cfg := []string{"--config", filepath.Join(n.dir, "directord.yaml")}
+	if _, err := os.Stat(filepath.Join(n.dir, "ha.cf")); err == nil {
+		cfg = []string{"--ha-dir", n.dir}
+	}
+	cmd := exec.Command(n.bin, append(append([]string{"run"}, cfg...),
 		"--node", n.name,
 		"--state-dir", filepath.Join(n.dir, "state"),
 		"--socket", n.sock,
 		"--metrics", "127.0.0.1:9700",
-		"--init-dir", filepath.Join(n.dir, "init.d"),
-	)
+		"--init-dir", filepath.Join(n.dir, "init.d"))...)
 	fmt.Fprintf(n.log, "=== %s: starting directord\n", time.Now().Format("15:04:05.000"))
 	cmd.Stdout, cmd.Stderr = n.log, n.log
 	if err := os.MkdirAll(filepath.Join(n.dir, "state"), 0o700); err != nil {
@@ -441,7 +473,9 @@ type traffic struct {
 func (a *appliance) startTraffic(interval time.Duration) *traffic {
 	stopCtx, cancel := context.WithCancel(context.Background())
 	tr := &traffic{by: map[string]int{}, cancel: cancel, done: make(chan struct{}), lastOK: time.Now()}
-	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{
+	// 3s: a SYN lost while the VIP moves is retransmitted after 1s, which
+	// delays a request (the longest gap shows it) without losing it.
+	hc := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return a.client.Dial(ctx, network, addr)
 		},
@@ -505,6 +539,8 @@ func get(ctx context.Context, hc *http.Client, url string) (string, error) {
 	}
 	return strings.TrimSpace(string(b)), nil
 }
+
+func execCommand(name string, args ...string) *exec.Cmd { return exec.Command(name, args...) }
 
 // ipvsadm runs ipvsadm in the node's namespace.
 func (n *node) ipvsadm(args ...string) string {
