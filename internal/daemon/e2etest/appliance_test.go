@@ -133,6 +133,18 @@ func TestAppliance(t *testing.T) {
 		}
 	})
 
+	t.Run("connection sync to the standby", func(t *testing.T) {
+		// The active's sync master sends its connections to node2's
+		// backup, which enters them in its own table: after a takeover
+		// they continue there.
+		tr := a.startTraffic(20 * time.Millisecond)
+		d := waitFor(t, "client connections in node2's IPVS connection table", 10*time.Second, func() bool {
+			return strings.Contains(n2.ipvsadm("-Lnc"), "192.0.2.10:")
+		})
+		tr.stop()
+		t.Logf("sync: node1's connections appeared on node2 within %v", d.Round(time.Millisecond))
+	})
+
 	t.Run("reload one weight", func(t *testing.T) {
 		before := n1.metrics()
 		writeLnoded(t, n1.dir, lnodedCF([2]int{1, 3}))
