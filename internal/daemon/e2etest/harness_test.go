@@ -46,6 +46,9 @@ type node struct {
 	sock string
 	bin  string
 
+	// env is added to the daemon's environment.
+	env []string
+
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -308,6 +311,9 @@ func (n *node) start() {
 		"--init-dir", filepath.Join(n.dir, "init.d"))...)
 	fmt.Fprintf(n.log, "=== %s: starting directord\n", time.Now().Format("15:04:05.000"))
 	cmd.Stdout, cmd.Stderr = n.log, n.log
+	if n.env != nil {
+		cmd.Env = append(os.Environ(), n.env...)
+	}
 	if err := os.MkdirAll(filepath.Join(n.dir, "state"), 0o700); err != nil {
 		n.t.Fatal(err)
 	}
