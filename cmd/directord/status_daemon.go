@@ -75,6 +75,12 @@ func writeDaemonStatus(w io.Writer, st *control.Status, o ipvs.ListOptions, now 
 	}
 	fmt.Fprintf(bw, "directord %s on node %s (pid %d), up %s\n", st.Version, st.Node, st.PID, now.Sub(st.Started).Round(time.Second))
 	fmt.Fprintf(bw, "  status: %s, holding %s resources (auto_failback %s, %d transitions)\n", state, orNone(ha.Resources), ha.AutoFailback, ha.Transitions)
+	if ha.Engine && !ha.Stable {
+		fmt.Fprintln(bw, "  resource transition in progress")
+	}
+	if ha.LastTransition != "" {
+		fmt.Fprintf(bw, "  last transition: %s\n", ha.LastTransition)
+	}
 	for _, p := range ha.Peers {
 		fmt.Fprintf(bw, "  peer %s: %s, last heartbeat %s\n", p.Name, p.Status, ago(now, p.LastHeartbeat))
 		for _, l := range p.Links {

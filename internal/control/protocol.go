@@ -105,6 +105,11 @@ type HA struct {
 	PingNodes    []PingNode `json:"ping_nodes"`
 	// Transitions counts this node's changes of held resources since start.
 	Transitions uint64 `json:"transitions"`
+	// Stable is false while a resource transition is under way (either
+	// node acquiring or releasing).
+	Stable bool `json:"stable"`
+	// LastTransition says what last changed hands and why.
+	LastTransition string `json:"last_transition,omitempty"`
 }
 
 // Peer is another cluster node as this node sees it.

@@ -637,7 +637,13 @@ func (d *Daemon) Status(ctx context.Context) (*control.Status, error) {
 	if eng != nil && engErr == nil {
 		s := eng.State()
 		st.HA.Engine = true
-		st.HA.State, st.HA.Resources = s.Status, s.Holding
+		st.HA.State, st.HA.Resources, st.HA.Stable = s.Status, s.Holding, s.Stable
+		if s.Last.What != "" {
+			st.HA.LastTransition = s.Last.At.Format("15:04:05.000") + " " + s.Last.What
+			if s.Last.Reason != "" {
+				st.HA.LastTransition += " (" + s.Last.Reason + ")"
+			}
+		}
 		p := control.Peer{Name: s.Peer.Name, Status: s.Peer.Status, LastHeartbeat: s.Peer.LastHeard, Links: []control.Link{}}
 		if p.Status == "" {
 			p.Status = "unknown"

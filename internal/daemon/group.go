@@ -21,6 +21,9 @@ const (
 	StateFailed   = "failed"
 )
 
+// rollbackTimeout bounds stopping what a failed start had started.
+const rollbackTimeout = 5 * time.Minute
+
 // Group is a resource group: resources one node holds together, started left
 // to right and stopped right to left, as Heartbeat's ResourceManager does.
 type Group struct {
@@ -98,7 +101,11 @@ func (g *Group) Start(ctx context.Context) error {
 			g.setRes(i, StateFailed, err.Error())
 			g.log.Error(fmt.Sprintf("ERROR: Resource %s failed to start: %v", r, err), "group", g.name, "resource", r.String())
 			g.log.Error("ERROR: Acquiring resource group " + g.name + " failed: stopping what was started")
-			stopErr := g.stopFrom(ctx, i-1)
+			// The rollback runs even when the failure was ctx ending: a
+			// group is held whole or not at all.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+			stopErr := g.stopFrom(rctx, i-1)
+			cancel()
 			msg := fmt.Sprintf("resource %s failed to start: %v", r, err)
 			if stopErr != nil {
 				msg += fmt.Sprintf("; stopping the resources started before it also failed: %v", stopErr)

@@ -2,7 +2,9 @@ package e2etest
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -231,6 +233,33 @@ func TestAppliance(t *testing.T) {
 		}
 	})
 
+	t.Run("a failed start is rolled back and reported", func(t *testing.T) {
+		must(t, os.WriteFile(filepath.Join(n2.dir, "marker.fail"), nil, 0o644))
+		defer os.Remove(filepath.Join(n2.dir, "marker.fail"))
+		if _, _, code := n1.cli("standby", "--socket", n1.sock); code != 0 {
+			t.Fatal("standby failed")
+		}
+		waitFor(t, "node2's failed start reported", 10*time.Second, func() bool {
+			out, _, _ := n2.cli("status", "--socket", n2.sock)
+			return strings.Contains(out, "error: resource marker::web failed to start")
+		})
+		out, _, _ := n2.cli("status", "--socket", n2.sock)
+		t.Logf("node2 after its failed start:\n%s", out[:strings.Index(out, "IP Virtual Server")])
+		// The VIP, started before the script, was stopped again.
+		time.Sleep(500 * time.Millisecond)
+		if n2.hasVIP() {
+			t.Error("node2 kept the VIP of a group that failed to start")
+		}
+		if !strings.Contains(n2.log.String(), "failed: stopping what was started") {
+			t.Error("no log line for the rollback")
+		}
+		os.Remove(filepath.Join(n2.dir, "marker.fail"))
+		// Whatever the engine made of it, node1 can take the group back.
+		n1.cli("takeover", "--socket", n1.sock)
+		waitFor(t, "VIP back on node1", 15*time.Second, func() bool { return n1.hasVIP() && !n2.hasVIP() })
+		a.waitStable(t)
+	})
+
 	t.Run("restart in place without failover (SIGUSR1)", func(t *testing.T) {
 		pid := n1.pid()
 		restartWithoutFailover(t, a, func() {
@@ -308,6 +337,32 @@ func TestAppliance(t *testing.T) {
 	})
 }
 
+// waitStable waits until both engines report no transition under way, node1
+// holding its group.
+func (a *appliance) waitStable(t *testing.T) {
+	t.Helper()
+	waitFor(t, "both nodes stable, node1 holding its group", 15*time.Second, func() bool {
+		for i, n := range a.nodes {
+			js, _, code := n.cli("status", "--socket", n.sock, "-o", "json")
+			var v struct {
+				Daemon struct {
+					HA struct {
+						Stable    bool
+						Resources string
+					}
+				}
+			}
+			if code != 0 || json.Unmarshal([]byte(js), &v) != nil || !v.Daemon.HA.Stable {
+				return false
+			}
+			if want := []string{"local", "none"}[i]; v.Daemon.HA.Resources != want {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 func opsTotal(m map[string]float64) float64 {
 	s := 0.0
 	for k, v := range m {
@@ -334,6 +389,7 @@ func opsOf(m map[string]float64) map[string]float64 {
 func restartWithoutFailover(t *testing.T, a *appliance, restart func(), check func()) {
 	n1, n2 := a.nodes[0], a.nodes[1]
 	waitFor(t, "cluster stable", 10*time.Second, func() bool { return n1.hasVIP() && !n2.hasVIP() })
+	a.waitStable(t)
 	before2 := n2.metrics()["directord_transitions_total"]
 	restarts := strings.Count(n2.log.String(), "node node1 restarted")
 	journal := len(n1.journal())

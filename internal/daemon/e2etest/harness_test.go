@@ -134,7 +134,8 @@ journal=` + filepath.Join(dir, "marker.journal") + `
 state=` + filepath.Join(dir, "marker.state") + `
 vip() { /usr/sbin/ip -o -4 addr show dev eth0 | grep -q ' 192.0.2.100/'; }
 case "$2" in
-start) if vip; then echo "start $1 vip-up" >> $journal; echo on > $state; else echo "start $1 NO-VIP" >> $journal; exit 1; fi ;;
+start) if [ -f ` + filepath.Join(dir, "marker.fail") + ` ]; then echo "start $1 FAIL" >> $journal; echo "cannot start web: marker.fail exists" >&2; exit 1; fi
+	if vip; then echo "start $1 vip-up" >> $journal; echo on > $state; else echo "start $1 NO-VIP" >> $journal; exit 1; fi ;;
 stop) if vip; then echo "stop $1 vip-up" >> $journal; else echo "stop $1 NO-VIP" >> $journal; fi; rm -f $state ;;
 status) if [ -f $state ]; then echo running; else echo stopped; fi ;;
 *) exit 2 ;;
