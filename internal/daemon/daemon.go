@@ -429,6 +429,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 			for _, g := range d.runner.Groups() {
 				g.close()
 			}
+			// The lnoded modules keep running until the process exits or
+			// execs: ending their Run would apply cleanstop and purge the
+			// table the next daemon is to adopt (lnoded has no way to stop
+			// without it yet).
 			stopBG()
 			bgWG.Wait()
 			d.closeWatchdog()
@@ -458,12 +462,8 @@ func (d *Daemon) shutdown(eng *cluster.Engine, engDone chan error, stopBG contex
 	stopBG()
 	bgWG.Wait()
 	d.stopModules()
-	if d.sync.cfg.Enabled {
-		for _, st := range []ipvs.DaemonState{ipvs.DaemonMaster, ipvs.DaemonBackup} {
-			if err := d.ipvs.StopDaemon(ctx, st); err != nil && !errors.Is(err, ipvs.ErrNoDaemon) {
-				errs = append(errs, fmt.Errorf("IPVS sync daemon: %w", err))
-			}
-		}
+	if err := d.sync.Stop(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	d.closeWatchdog()
 	d.log.Info("directord stopped.")

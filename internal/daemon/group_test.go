@@ -317,6 +317,10 @@ func TestSyncFlip(t *testing.T) {
 		t.Errorf("after Settle with nothing held: %s", st)
 	}
 
+	if err := s.Stop(ctx); err != nil || len(k.running) != 0 {
+		t.Errorf("Stop: %v, still running %v", err, k.running)
+	}
+
 	// An lnoded resource whose module is not running fails to start.
 	lr3 := &lnodedResource{word: "lnoded::c.cf", path: "c.cf", running: func(string) error { return errors.New("not running") }, sync: s, log: slog.New(slog.DiscardHandler)}
 	if err := lr3.Start(ctx); err == nil {

@@ -128,6 +128,25 @@ func (s *syncControl) Reconfigure(ctx context.Context, cfg config.Sync) error {
 	return nil
 }
 
+// Stop stops both roles, for a daemon that stops for good.
+func (s *syncControl) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.cfg.Enabled {
+		return nil
+	}
+	var errs []error
+	for _, st := range []ipvs.DaemonState{ipvs.DaemonMaster, ipvs.DaemonBackup} {
+		if err := s.k.StopDaemon(ctx, st); err != nil && !errors.Is(err, ipvs.ErrNoDaemon) {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("IPVS sync daemon: %w", err)
+	}
+	return nil
+}
+
 // apply starts the wanted role before stopping the other, so that there is no
 // moment without a sync daemon.
 func (s *syncControl) apply(ctx context.Context, want ipvs.DaemonState) error {
