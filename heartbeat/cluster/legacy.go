@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/directord/directord/heartbeat/hacf"
 	"github.com/directord/directord/heartbeat/proto"
 	"github.com/directord/directord/heartbeat/wire"
 )
@@ -125,4 +126,29 @@ func (n *node) ipRequestResp(m *wire.Message) {
 	delete(n.ipReq, name)
 	n.log.Info(fmt.Sprintf("received ip-request-resp %s OK", name))
 	n.queue = append(n.queue, n.oneGroupJob(name, true, "ip-request-resp from "+n.peer, nil))
+}
+
+// peerSelfGrant handles an ip-request-resp the peer addressed to itself:
+// a legacy Heartbeat that thinks it is alone at start-up (its req_resource
+// counted the nodes before hearing us) grants itself its groups without
+// asking. If we hold such a group, let it go rather than both hold it.
+func (n *node) peerSelfGrant(m *wire.Message) {
+	if n.cfg.AutoFailback != hacf.FailbackLegacy {
+		return
+	}
+	if d, _ := m.Get(wire.FieldDest); d != n.peer {
+		return
+	}
+	name, _ := m.Get(fieldIPAddr)
+	g, known := n.group(name)
+	if _, held := n.held[name]; !known || !held {
+		return
+	}
+	n.event(EventRequested, slog.LevelWarn, fmt.Sprintf("%s took resource group %s without asking: giving it up", n.peer, name), "group", name)
+	if g.Owner == n.self {
+		n.iHold &^= rscLocal
+	} else {
+		n.iHold &^= rscForeign
+	}
+	n.queue = append(n.queue, n.oneGroupJob(name, false, n.peer+" took it", nil))
 }

@@ -427,6 +427,8 @@ func (n *node) receive(p inbound) {
 		}
 		if r.Verdict == seqtrack.Deliver {
 			n.dispatch(m, false)
+		} else if typ == proto.TypeIPRequest {
+			n.peerSelfGrant(m)
 		}
 		if n.healPending {
 			n.healPending = false

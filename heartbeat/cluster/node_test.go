@@ -326,3 +326,25 @@ func TestAcksEveryTenthSeq(t *testing.T) {
 		t.Errorf("%d acks for 30 messages, want 3", acks)
 	}
 }
+
+func TestLegacyPeerGrantingItselfOurHeldGroup(t *testing.T) {
+	h := newHarness(t, 1, slowTiming())
+	h.n.cfg.AutoFailback = hacf.FailbackLegacy
+	h.status(0, time.Second)
+	h.n.held[gA] = h.clk.t // we hold 192.0.2.10
+	h.res.held[gA] = true
+	// The peer, thinking it is alone, grants itself the group.
+	h.fromPeer(0, wire.New(proto.TypeIPRequest).Add(wire.FieldDest, "nodeb").Add(fieldIPAddr, gA).Add("weown", "yes").Add("ok", "OK"))
+	h.runJobs()
+	if h.res.holds(gA) || !h.log.has("took resource group 192.0.2.10 without asking") {
+		t.Fatalf("still holding a group the peer took:\n%s", h.log.String())
+	}
+	// One addressed to us is an answer, not a grab: nothing is released.
+	h.n.held[gB] = h.clk.t
+	h.res.held[gB] = true
+	h.fromPeer(0, wire.New(proto.TypeIPRequest).Add(wire.FieldDest, "nodea").Add(fieldIPAddr, gB).Add("weown", "no").Add("ok", "OK"))
+	h.runJobs()
+	if !h.res.holds(gB) {
+		t.Error("released our own group on an unrequested answer")
+	}
+}
