@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -259,4 +260,31 @@ func spread(ds []time.Duration) string {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	f := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
 	return fmt.Sprintf("%s / %s / %s", f(s[0]), f(s[len(s)/2]), f(s[len(s)-1]))
+}
+
+// TestPairNetnsBcastMcast runs the pair over a bcast and an mcast medium
+// at once (the admin-scoped group stays inside the test's namespaces).
+func TestPairNetnsBcastMcast(t *testing.T) {
+	media := func(c *Config, _ *Engine) {
+		c.Media = []hacf.Medium{
+			{Type: hacf.Bcast, Interface: "hb0", Port: hacf.DefaultUDPPort},
+			{Type: hacf.Mcast, Interface: "hb1", Group: netip.MustParseAddr("239.0.0.1"), Port: 696, TTL: 1},
+		}
+	}
+	p, a, b := ddPair(t, 2, DefaultTiming(), hacf.FailbackOn, media, media)
+	waitFor(t, interopWait, "cold start on bcast and mcast", func() bool {
+		s := b.e.State()
+		return settled(a, b)() && s.Peer.Links[0].Up && s.Peer.Links[1].Up
+	})
+	if s := b.e.State(); !strings.HasPrefix(s.Peer.Links[0].Medium, "bcast hb0") || !strings.HasPrefix(s.Peer.Links[1].Medium, "mcast hb1 239.0.0.1") {
+		t.Errorf("media %q %q", s.Peer.Links[0].Medium, s.Peer.Links[1].Medium)
+	}
+	p.setLink(t, 0, false) // the bcast link
+	waitFor(t, interopWait, "bcast link dead", func() bool { return b.log.has("Link nodea:hb0 dead.") })
+	time.Sleep(5 * DefaultTiming().DeadTime)
+	if b.res.holds(gA) || b.log.has("is dead") {
+		t.Fatal("losing the bcast link moved resources although mcast carries heartbeats")
+	}
+	a.kill()
+	waitFor(t, interopWait, "failover over mcast alone", func() bool { return b.res.holds(gA) })
 }
