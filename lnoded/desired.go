@@ -64,7 +64,8 @@ func serviceString(k ipvs.ServiceKey) string {
 }
 
 // ServiceOf returns the IPVS virtual service (without destinations) that
-// v describes, as ldirectord's ld_setup builds the ipvsadm -A options.
+// v describes, as ldirectord's ld_setup builds the ipvsadm -A options. It is
+// an error when the kernel would refuse the service.
 func ServiceOf(v *config.Virtual) (ipvs.Service, error) {
 	s := ipvs.Service{Scheduler: v.Scheduler}
 	fam := ipvs.IPv4
@@ -107,6 +108,12 @@ func ServiceOf(v *config.Virtual) (ipvs.Service, error) {
 			return s, fmt.Errorf("virtual on line %d: %w", v.Line, err)
 		}
 		s.Flags |= f
+	}
+	// ldirectord accepts what the kernel then refuses (port 0 without
+	// persistence, for one): refuse it here, naming the line, so that such
+	// a file is rejected whole instead of half applied.
+	if err := s.Validate(); err != nil {
+		return s, fmt.Errorf("virtual on line %d: %w", v.Line, err)
 	}
 	return s, nil
 }
