@@ -35,6 +35,13 @@ var (
 	reals    = []netip.Addr{netip.MustParseAddr("192.0.2.11"), netip.MustParseAddr("192.0.2.12")}
 )
 
+// v6 maps a testbed IPv4 address to its IPv6 twin, 2001:db8::<last octet>.
+func v6(a netip.Addr) netip.Addr {
+	b := netip.MustParseAddr("2001:db8::").As16()
+	b[15] = a.As4()[3]
+	return netip.AddrFrom16(b)
+}
+
 // bed is the testbed: namespaces, real servers and a handle on the
 // director's IPVS.
 type bed struct {
@@ -63,6 +70,10 @@ func newBed(t *testing.T) *bed {
 			t.Fatal(err)
 		}
 		if err := h.AddAddr("eth0", netip.PrefixFrom(a, 24)); err != nil {
+			t.Fatal(err)
+		}
+		// The same host in IPv6: 2001:db8::<last octet>/64.
+		if err := h.AddAddr("eth0", netip.PrefixFrom(v6(a), 64)); err != nil {
 			t.Fatal(err)
 		}
 		return h
@@ -126,7 +137,7 @@ func (rs *realServer) setTestHTML(s string) {
 func (rs *realServer) startWeb() {
 	rs.t.Helper()
 	var ln net.Listener
-	if err := rs.host.Do(func() (err error) { ln, err = net.Listen("tcp4", ":80"); return err }); err != nil {
+	if err := rs.host.Do(func() (err error) { ln, err = net.Listen("tcp", ":80"); return err }); err != nil {
 		rs.t.Fatal(err)
 	}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -169,10 +180,10 @@ func (rs *realServer) startDNS() {
 		ln net.Listener
 	)
 	if err := rs.host.Do(func() (err error) {
-		if pc, err = net.ListenPacket("udp4", ":53"); err != nil {
+		if pc, err = net.ListenPacket("udp", ":53"); err != nil {
 			return err
 		}
-		ln, err = net.Listen("tcp4", ":53")
+		ln, err = net.Listen("tcp", ":53")
 		return err
 	}); err != nil {
 		rs.t.Fatal(err)
@@ -226,6 +237,15 @@ func (b *bed) writeConfig(text string) string {
 		b.t.Fatal(err)
 	}
 	return p
+}
+
+// writeConfigFile writes a file next to lnoded.cf (a maintenance file, a
+// script).
+func (b *bed) writeConfigFile(name, content string) {
+	b.t.Helper()
+	if err := os.WriteFile(filepath.Join(b.dir, name), []byte(content), 0o644); err != nil {
+		b.t.Fatal(err)
+	}
 }
 
 // table renders the director's kernel table, sorted, one service a line:
