@@ -146,14 +146,16 @@ func (s *Server) Close() error { return s.ln.Close() }
 
 func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
 	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(readTimeout))
+	line, err := bufio.NewReaderSize(io.LimitReader(c, maxRequest), 4096).ReadBytes('\n')
 	if uid, ok := peerUID(c); !ok || (uid != 0 && uid != s.allowUID) {
 		// The file mode keeps others out already; this guards against a
-		// socket whose mode an administrator loosened.
+		// socket whose mode an administrator loosened. (The request was
+		// read, unparsed, so that the client gets the answer instead of a
+		// broken pipe.)
 		writeResponse(c, &Response{Version: Version, Error: "permission denied: the control socket is for root"})
 		return
 	}
-	c.SetReadDeadline(time.Now().Add(readTimeout))
-	line, err := bufio.NewReaderSize(io.LimitReader(c, maxRequest), 4096).ReadBytes('\n')
 	if err != nil && !(errors.Is(err, io.EOF) && len(line) > 0) {
 		writeResponse(c, &Response{Version: Version, Error: fmt.Sprintf("reading the request: %v", err)})
 		return
