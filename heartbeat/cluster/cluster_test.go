@@ -56,8 +56,8 @@ func TestColdStartGivesEachOwnerItsGroup(t *testing.T) {
 	if st.Peer.Status != StatusActive || st.Holding != "local" || st.Peer.Holding != "local" || len(st.Peer.Links) != 1 || !st.Peer.Links[0].Up {
 		t.Errorf("snapshot: %+v", st)
 	}
-	if st.Peer.DeadTime != 100*time.Millisecond {
-		t.Errorf("peer deadtime %v, want the advertised 100ms", st.Peer.DeadTime)
+	if st.Peer.DeadTime != fastTiming().DeadTime {
+		t.Errorf("peer deadtime %v, want the advertised %v", st.Peer.DeadTime, fastTiming().DeadTime)
 	}
 }
 
@@ -75,7 +75,7 @@ func killAndRestart(t *testing.T, fb hacf.AutoFailback) {
 	waitFor(t, long, "settled", settled(a, b))
 	a.kill()
 	d := waitFor(t, long, "nodeb to take nodea's group", func() bool { return b.res.holds(gA) && b.res.holds(gB) })
-	t.Logf("failover after kill: %v (deadtime 100ms)", d)
+	t.Logf("failover after kill: %v (deadtime %v)", d, fastTiming().DeadTime)
 	if !b.log.has("node nodea: is dead") || !b.log.has("Link nodea:eth0 dead.") {
 		t.Error("death not logged")
 	}
@@ -90,7 +90,7 @@ func killAndRestart(t *testing.T, fb hacf.AutoFailback) {
 			t.Error("no failback log")
 		}
 	} else {
-		time.Sleep(500 * time.Millisecond) // several deadtimes: nothing may move
+		time.Sleep(4 * fastTiming().DeadTime) // nothing may move
 		if a2.res.holds(gA) || !b.res.holds(gA) || !b.res.holds(gB) {
 			t.Fatalf("auto_failback off moved resources: a2=%s b=%s", a2.res.callLog(), b.res.callLog())
 		}
@@ -224,7 +224,7 @@ func TestOneLinkCutMovesNothing(t *testing.T) {
 	waitFor(t, long, "both links up", func() bool { return b.log.has("Link nodea:eth1 up.") })
 	mn.setCut(1, true)
 	waitFor(t, long, "link dead logged", func() bool { return b.log.has("Link nodea:eth1 dead.") && a.log.has("Link nodeb:eth1 dead.") })
-	time.Sleep(400 * time.Millisecond) // four deadtimes
+	time.Sleep(4 * fastTiming().DeadTime)
 	if b.res.holds(gA) || a.res.holds(gB) || b.log.has("is dead") {
 		t.Fatalf("cutting one of two links moved resources: a=%s b=%s", a.res.callLog(), b.res.callLog())
 	}
@@ -247,7 +247,7 @@ func TestOneLinkCutMovesNothing(t *testing.T) {
 	if !b.log.has("returning after partition") {
 		t.Error("heal not logged")
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(3 * fastTiming().DeadTime)
 	if a.res.holds(gB) || b.res.holds(gA) {
 		t.Fatalf("double ownership after heal: a=%s b=%s", a.res.callLog(), b.res.callLog())
 	}
@@ -291,7 +291,7 @@ func TestSplitBrainFewerPingNodesStandsDown(t *testing.T) {
 	if !a.log.has("we see fewer ping nodes") {
 		t.Error("nodea did not say why it stood down")
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(3 * fastTiming().DeadTime)
 	if a.res.holds(gB) {
 		t.Fatal("nodea took nodeb's group while seeing fewer ping nodes")
 	}
@@ -357,7 +357,7 @@ func TestStonithFailureBlocksTakeover(t *testing.T) {
 	if !strings.Contains(b.log.String(), "device unreachable") {
 		t.Error("the command's reason is not in the log")
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(3 * fastTiming().DeadTime)
 	if b.res.holds(gA) {
 		t.Fatal("took over although STONITH failed")
 	}

@@ -181,9 +181,11 @@ func testKeyring() *wire.Keyring {
 	return wire.NewKeyring(wire.Key{Num: 1, Method: wire.SHA1, Secret: []byte("cluster-test-key")})
 }
 
+// fastTiming is quick but leaves room for a loaded 2-core machine under
+// the race detector: a deadtime of ten keepalives.
 func fastTiming() Timing {
-	return Timing{Keepalive: 20 * time.Millisecond, WarnTime: 60 * time.Millisecond, DeadTime: 100 * time.Millisecond,
-		InitDead: 400 * time.Millisecond, MaxRexmitDelay: 20 * time.Millisecond, DeadPing: 100 * time.Millisecond}
+	return Timing{Keepalive: 25 * time.Millisecond, WarnTime: 100 * time.Millisecond, DeadTime: 250 * time.Millisecond,
+		InitDead: 600 * time.Millisecond, MaxRexmitDelay: 25 * time.Millisecond, DeadPing: 250 * time.Millisecond}
 }
 
 // memConfig is a two-node config with nmedia in-memory links and one
