@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -69,6 +70,8 @@ type Daemon struct {
 	opts    Options
 	log     *slog.Logger
 	started time.Time
+	// logClosers are ha.cf's logfile, debugfile and syslog connection.
+	logClosers []io.Closer
 
 	ipvs   *ipvs.Handle
 	vips   *vip.Manager
@@ -125,6 +128,10 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.cfg = cfg
+	d.log, d.logClosers, err = logTo(opts.Logger, cfg.Cluster.Logging)
+	if err != nil {
+		return nil, err
+	}
 	for _, w := range cfg.Warnings {
 		d.log.Warn("WARN: " + w.String())
 	}
@@ -542,6 +549,10 @@ func (d *Daemon) closeAll() {
 	if d.ipvs != nil {
 		d.ipvs.Close()
 	}
+	for _, c := range d.logClosers {
+		c.Close()
+	}
+	d.logClosers = nil
 }
 
 // healthy says whether the watchdogs may be fed: the main loop ticks (it
@@ -885,6 +896,8 @@ func needsRestart(a, b *config.Config) string {
 		return "stonith"
 	case a.Cluster.Watchdog != b.Cluster.Watchdog:
 		return "the watchdog device"
+	case a.Cluster.Logging != b.Cluster.Logging:
+		return "logging (logfile, debugfile, logfacility, debug)"
 	case a.Directord.ControlSocket != b.Directord.ControlSocket || a.Directord.StateDir != b.Directord.StateDir || a.Directord.MetricsListen != b.Directord.MetricsListen:
 		return "the control socket, state directory or metrics address"
 	}

@@ -221,7 +221,8 @@ func TestAppliance(t *testing.T) {
 		sent, failed, longest, firstErr := tr.stop()
 		t.Logf("traffic during standby+takeover: %d sent, %d failed, longest gap %v (%s)", sent, failed, longest.Round(time.Millisecond), firstErr)
 		// The script was stopped before the VIP went and started after it
-		// came, on both nodes.
+		// came, on both nodes. (It starts last: wait for it.)
+		waitFor(t, "node1's script started again", 5*time.Second, func() bool { return len(n1.journal()) >= 3 })
 		if j := strings.Join(n1.journal(), " "); j != "start_web_vip-up stop_web_vip-up start_web_vip-up" {
 			t.Errorf("node1's script journal: %s", j)
 		}
