@@ -23,6 +23,7 @@ autoreload=yes
 quiescent=%s
 cleanstop=yes
 maintenancedir=%s/maint
+fallbackcommand=%s/fallback.sh
 
 virtual=192.0.2.100:80
 	real=192.0.2.11:80 gate %s
@@ -43,7 +44,7 @@ virtual=192.0.2.100:53
 	receive="192.0.2.100"
 	scheduler=rr
 	protocol=udp
-`, quiescent, dir, rs1Weight, scheduler)
+`, quiescent, dir, dir, rs1Weight, scheduler)
 }
 
 // event is one step of the differential scenario.
@@ -154,6 +155,8 @@ func runScenario(t *testing.T, b *bed, start func() *proc, ops func(p *proc, fro
 	if err := os.MkdirAll(filepath.Join(b.dir, "maint"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	b.writeConfigFile("fallback.sh", "#!/bin/sh\necho \"$@\" >> "+b.dir+"/fallback.out\n")
+	os.Chmod(filepath.Join(b.dir, "fallback.sh"), 0o755)
 	b.writeConfig(diffConfig(b.dir, "yes", "", "rr"))
 	var obs []observation
 	var p *proc
@@ -188,6 +191,8 @@ func runScenario(t *testing.T, b *bed, start func() *proc, ops func(p *proc, fro
 		t.Fatal(err)
 	}
 	obs = append(obs, observation{state: b.table(), ops: ops(p, mark)})
+	out, _ := os.ReadFile(filepath.Join(b.dir, "fallback.out"))
+	t.Logf("fallbackcommand ran as:\n%s", out)
 	return obs
 }
 
