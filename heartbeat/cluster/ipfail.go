@@ -186,22 +186,33 @@ func (e *Engine) pinger(ctx context.Context, host string, seen chan<- pingSeen) 
 		e.pingHost(ctx, host, interval, report)
 		return
 	}
+	backoff, lastErr := time.Second, ""
 	for ctx.Err() == nil {
 		p, err := probing.NewPinger(host)
 		if err == nil {
-			p.SetPrivileged(true)
+			p.SetPrivileged(true) // raw ICMP, as Heartbeat's ping plugin; needs CAP_NET_RAW
 			p.Interval = interval
 			p.RecordRtts = false
 			p.OnRecv = func(*probing.Packet) { report() }
 			err = p.RunWithContext(ctx)
 		}
-		if err != nil && ctx.Err() == nil {
+		if ctx.Err() != nil {
+			return
+		}
+		// Retry (a name that does not resolve yet, a missing route), but
+		// log a failure once, not every second.
+		if err != nil && err.Error() != lastErr {
 			e.log.Warn("ping node: cannot ping", "host", host, "err", err)
+			lastErr = err.Error()
+		}
+		if err == nil {
+			backoff, lastErr = time.Second, ""
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(time.Second): // retry, e.g. after a name lookup failure
+		case <-time.After(backoff):
 		}
+		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
