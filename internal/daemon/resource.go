@@ -45,6 +45,7 @@ type vipResource struct {
 	refresh time.Duration
 	log     *slog.Logger
 
+	// The announcer goroutine: its cancel and its end.
 	mu       sync.Mutex
 	stopRefr context.CancelFunc
 	refrDone chan struct{}
@@ -72,7 +73,12 @@ func (r *vipResource) String() string { return r.word }
 func (r *vipResource) Kind() string   { return "vip" }
 
 func (r *vipResource) Start(ctx context.Context) error {
-	p, err := r.m.Acquire(ctx, r.v)
+	// The address goes on now; the announcements follow in the background,
+	// as IPaddr2 runs send_arp in the background: the next resources of the
+	// group need not wait ARPCount × ARPInterval for them.
+	quiet := r.v
+	quiet.ARPCount = -1
+	p, err := r.m.Acquire(ctx, quiet)
 	if err != nil {
 		return fmt.Errorf("IPaddr %s: %w", r.v, err)
 	}
@@ -81,15 +87,20 @@ func (r *vipResource) Start(ctx context.Context) error {
 	} else {
 		r.log.Info("IPaddr: added " + p.String())
 	}
-	r.log.Info(fmt.Sprintf("IPaddr: Sent Gratuitous Arp for %s on %s (%d × %v)", r.v.Addr, p.Interface, count(r.v.ARPCount, vip.DefaultARPCount), orDefault(r.v.ARPInterval, vip.DefaultARPInterval)))
-	r.startRefresh()
+	if n := count(r.v.ARPCount, vip.DefaultARPCount); n > 0 {
+		r.log.Info(fmt.Sprintf("IPaddr: Sending Gratuitous Arp for %s on %s (%d × %v)", r.v.Addr, p.Interface, n, orDefault(r.v.ARPInterval, vip.DefaultARPInterval)))
+	}
+	r.startAnnouncer()
 	return nil
 }
 
-func (r *vipResource) startRefresh() {
+// startAnnouncer starts the goroutine that announces the VIP once and then,
+// with a refresh period, again every period while it is held. Stop (or close)
+// ends it before anything else, so a released VIP is never announced.
+func (r *vipResource) startAnnouncer() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.refresh <= 0 || r.stopRefr != nil {
+	if r.stopRefr != nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -97,9 +108,16 @@ func (r *vipResource) startRefresh() {
 	r.stopRefr, r.refrDone = cancel, done
 	go func() {
 		defer close(done)
-		r.m.Refresh(ctx, r.v, r.refresh, func(err error) {
-			r.log.Warn("IPaddr: periodic announcement failed", "vip", r.v.String(), "err", err)
-		})
+		if count(r.v.ARPCount, vip.DefaultARPCount) > 0 {
+			if err := r.m.Announce(ctx, r.v); err != nil && ctx.Err() == nil {
+				r.log.Warn("IPaddr: gratuitous ARP for "+r.v.Addr.String()+" failed: "+err.Error(), "err", err)
+			}
+		}
+		if r.refresh > 0 {
+			r.m.Refresh(ctx, r.v, r.refresh, func(err error) {
+				r.log.Warn("IPaddr: periodic announcement failed", "vip", r.v.String(), "err", err)
+			})
+		}
 	}()
 }
 
@@ -115,7 +133,7 @@ func (r *vipResource) stopRefresh() {
 }
 
 func (r *vipResource) Stop(ctx context.Context) error {
-	// The refresh must end first: it must never announce a VIP we gave up.
+	// The announcer must end first: it must never announce a VIP we gave up.
 	r.stopRefresh()
 	removed, err := r.m.Release(ctx, r.v)
 	if err != nil {
@@ -133,7 +151,7 @@ func (r *vipResource) Running(ctx context.Context) (bool, error) {
 	return r.m.Has(ctx, r.v.Addr)
 }
 
-// close ends the refresh goroutine without touching the address, for a
+// close ends the announcer goroutine without touching the address, for a
 // daemon that exits and leaves its resources in place.
 func (r *vipResource) close() { r.stopRefresh() }
 
