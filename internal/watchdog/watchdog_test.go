@@ -120,7 +120,8 @@ func TestKeeperFeedsOnlyWhileHealthy(t *testing.T) {
 	mu.Lock()
 	healthy = false
 	mu.Unlock()
-	time.Sleep(20 * time.Millisecond)
+	// Let a tick that passed Healthy before the flip finish feeding.
+	time.Sleep(100 * time.Millisecond)
 	fed := n.count("WATCHDOG=1")
 	st, _ := os.Stat(path)
 	size := st.Size()
