@@ -133,8 +133,9 @@ func writeDaemonStatus(w io.Writer, st *control.Status, o ipvs.ListOptions, now 
 	return bw.Flush()
 }
 
+// orNone words Heartbeat's rsc_hold for "holding X resources".
 func orNone(s string) string {
-	if s == "" {
+	if s == "" || s == "none" {
 		return "no"
 	}
 	return s
