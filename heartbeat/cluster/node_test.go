@@ -348,3 +348,135 @@ func TestLegacyPeerGrantingItselfOurHeldGroup(t *testing.T) {
 		t.Error("released our own group on an unrequested answer")
 	}
 }
+
+// settle brings the harness node to the stable two-node state: each side
+// holds its own group.
+func (h *harness) settle() {
+	h.t.Helper()
+	h.status(0, time.Second)
+	h.fromPeer(0, proto.Starting())
+	h.fromPeer(0, proto.Resource(proto.HoldLocal, true, ""))
+	h.runJobs()
+	if !h.res.holds(gA) || h.n.rs != rStable || !h.n.otherStable {
+		h.h().Fatalf("not settled: rs=%d otherStable=%v held=%v\n%s", h.n.rs, h.n.otherStable, h.res.callLog(), h.log.String())
+	}
+	h.links[0].take(h.t)
+}
+
+func (h *harness) h() *testing.T { return h.t }
+
+// sent summarises our messages of the resource protocol, in order.
+func (h *harness) sent() []string {
+	var out []string
+	for _, m := range h.links[0].take(h.t) {
+		switch m.Type() {
+		case proto.TypeResource, proto.TypeAskResources, proto.TypeShutdone, proto.TypeStarting, proto.TypeTakeover:
+			var f []string
+			for _, name := range []string{wire.FieldRscHold, wire.FieldIsStable, wire.FieldInfo, wire.FieldStatus} {
+				if v, ok := m.Get(name); ok {
+					f = append(f, name+"="+v)
+				}
+			}
+			out = append(out, m.Type()+" "+strings.Join(f, " "))
+		}
+	}
+	return out
+}
+
+func eqSeq(t *testing.T, what string, got, want []string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s:\ngot  %q\nwant %q", what, got, want)
+	}
+}
+
+func TestStartupMessages(t *testing.T) {
+	h := newHarness(t, 1, slowTiming())
+	h.status(0, time.Second) // first contact: comm up
+	eqSeq(t, "on contact", h.sent(), []string{"starting "})
+	h.fromPeer(0, proto.Starting())
+	// Repeat starting once (a Heartbeat peer may have ignored the first)
+	// and answer with what we hold: nothing yet, not stable.
+	eqSeq(t, "on the peer's starting", h.sent(), []string{"starting ", "resource rsc_hold=none isstable=0"})
+	h.fromPeer(0, proto.Resource(proto.HoldNone, false, ""))
+	// The peer holds none of ours: take our group at once (no RQSTDELAY).
+	h.runJobs()
+	eqSeq(t, "settling", h.sent(), []string{"resource rsc_hold=local isstable=1", "resource rsc_hold=local isstable=1 info=req_our_resources()"})
+	if !h.res.holds(gA) || h.res.holds(gB) {
+		t.Errorf("held: %s", h.res.callLog())
+	}
+}
+
+func TestShutdownMessages(t *testing.T) {
+	h := newHarness(t, 1, slowTiming())
+	h.settle()
+	errc := make(chan error, 1)
+	h.n.request(request{kind: "stop", errc: errc})
+	h.n.drainOwn()
+	eqSeq(t, "before releasing", h.sent(), []string{"resource rsc_hold=none isstable=0 info=shutdown"})
+	if !h.res.holds(gA) {
+		t.Fatal("released before announcing")
+	}
+	h.runJobs()
+	if h.res.holds(gA) {
+		t.Fatal("not released")
+	}
+	// The last word goes out three times (one seq: the copies are
+	// duplicates to the peer): nobody is left to answer an NS_rexmit.
+	eqSeq(t, "after releasing", h.sent(), []string{"shutdone st=dead", "shutdone st=dead", "shutdone st=dead"})
+	if err := <-errc; err != nil || !h.n.stopped {
+		t.Errorf("stop: %v stopped=%v", err, h.n.stopped)
+	}
+}
+
+func TestStandbyHandshakeMessages(t *testing.T) {
+	h := newHarness(t, 1, slowTiming())
+	h.settle()
+	errc := make(chan error, 1)
+	h.n.request(request{kind: "standby", arg: All, errc: errc})
+	h.n.drainOwn()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	eqSeq(t, "standby request", h.sent(), []string{"ask_resources rsc_hold=all info=me"})
+	// The peer agrees; we release, then say done.
+	h.fromPeer(0, proto.AskResources(proto.HoldAll, "other"))
+	eqSeq(t, "before releasing", h.sent(), []string{"resource rsc_hold=none isstable=0 info=standby"})
+	h.runJobs()
+	eqSeq(t, "after releasing", h.sent(), []string{"ask_resources rsc_hold=all info=done"})
+	if h.res.holds(gA) {
+		t.Fatal("still holding")
+	}
+	// The peer took everything and says done: we are stable, holding none.
+	h.fromPeer(0, proto.AskResources(proto.HoldAll, "done"))
+	eqSeq(t, "end", h.sent(), []string{"resource rsc_hold=none isstable=1"})
+	if h.n.going != sbNot || !h.n.otherStable {
+		t.Errorf("going=%d otherStable=%v", h.n.going, h.n.otherStable)
+	}
+}
+
+func TestPeerStandbyAcquires(t *testing.T) {
+	h := newHarness(t, 1, slowTiming())
+	h.settle()
+	h.fromPeer(0, proto.AskResources(proto.HoldLocal, "me")) // the peer gives up its own group
+	eqSeq(t, "agree", h.sent(), []string{"ask_resources rsc_hold=local info=other"})
+	h.fromPeer(0, proto.Resource(proto.HoldNone, false, "standby"))
+	h.fromPeer(0, proto.AskResources(proto.HoldLocal, "done"))
+	h.runJobs()
+	if !h.res.holds(gB) {
+		t.Fatal("the peer's group was not taken")
+	}
+	eqSeq(t, "done", h.sent(), []string{"ask_resources rsc_hold=local info=done", "resource rsc_hold=all isstable=1"})
+}
+
+func TestPeerTakeoverMirrorsKind(t *testing.T) {
+	for _, c := range []struct{ asked, standby string }{
+		{proto.HoldAll, proto.HoldAll}, {proto.HoldLocal, proto.HoldForeign},
+		{proto.HoldForeign, proto.HoldLocal}, {"failback", proto.HoldAll},
+	} {
+		h := newHarness(t, 1, slowTiming())
+		h.settle()
+		h.fromPeer(0, wire.New(proto.TypeTakeover).Add(wire.FieldRscHold, c.asked))
+		eqSeq(t, "hb_takeover "+c.asked, h.sent(), []string{"ask_resources rsc_hold=" + c.standby + " info=me"})
+	}
+}
