@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"sort"
-	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -20,53 +20,83 @@ import (
 const guestSummary = "/job/summary.json"
 
 func runTestbed(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("testbed", "[--scenario NAME] [--requests N] [--interval D] [--json] [--list]", stderr)
-	scenario := fs.String("scenario", "basic", "scenario to run (see --list)")
-	requests := fs.Int("requests", 200, "HTTP requests the client sends through the VIP")
-	interval := fs.Duration("interval", 10*time.Millisecond, "pause between two requests")
+	fs := newFlagSet("testbed", "[--scenario NAME] [--json] [--list] [OPTIONS]", stderr)
+	scenario := fs.String("scenario", demo.DefaultScenario, "scenario to run (see --list)")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object on stdout (progress goes to stderr)")
 	list := fs.Bool("list", false, "list the scenarios and exit")
+	noSync := fs.Bool("no-sync", false, "run the daemons from the ha.d files as they are (`directord run --ha-dir`): no IPVS connection sync, so established connections break on a takeover")
+	keepalive := fs.Duration("keepalive", demo.DefaultTiming.Keepalive, "ha.cf keepalive")
+	deadtime := fs.Duration("deadtime", demo.DefaultTiming.Deadtime, "ha.cf deadtime (warntime is 3/5 of it, initdead 4×, at least 2s)")
+	hold := fs.Duration("hold", 2*time.Second, "traffic before the scenario's event and after the service settles")
 	summaryFile := fs.String("summary-file", "", "also write the JSON summary to this file (used inside the VM)")
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintln(w, "Usage: directord testbed [--scenario NAME] [--json] [--list] [OPTIONS]")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Build the appliance in network namespaces and fail something while a client uses it:")
+		fmt.Fprintln(w, "a client, two directors running real `directord run` daemons (seed-style /etc/ha.d,")
+		fmt.Fprintln(w, "ucast heartbeats on the LAN and on a dedicated cable, IPVS connection sync on the cable),")
+		fmt.Fprintln(w, "two LVS-DR real servers prepared with `directord realserver up` serving web, DNS over UDP")
+		fmt.Fprintln(w, "and TCP, and echo. The client sends HTTP requests and DNS queries through the VIP and")
+		fmt.Fprintln(w, "holds 10 long-lived connections; the summary says what it lost and for how long.")
+		fmt.Fprintln(w, "Needs root. Runs in a qemu VM (Debian's cloud kernel) when this kernel has no IPVS:")
+		fmt.Fprintln(w, "prepare it once with `go run ./testbed/vm/cmd/vmprep` (testbed/demo.sh does).")
+		fmt.Fprintln(w, "Everything it creates is removed at the end, also on Ctrl-C.")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Scenarios:")
+		writeScenarios(w)
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Options:")
+		printOptions(fs)
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Exit status: 0 when every expectation of the scenario held, 1 when one did not or the")
+		fmt.Fprintln(w, "testbed failed, 2 on a usage error, 130 when interrupted.")
+	}
 	if code := parseFlags(fs, args, stdout); code >= 0 {
 		return code
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "directord testbed: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
 	if *list {
-		scenarios := demo.Scenarios()
-		names := make([]string, 0, len(scenarios))
-		for n := range scenarios {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			fmt.Fprintf(stdout, "%-12s %s\n", n, scenarios[n])
-		}
+		writeScenarios(stdout)
 		return exitOK
 	}
 	if _, ok := demo.Scenarios()[*scenario]; !ok {
 		fmt.Fprintf(stderr, "directord testbed: unknown scenario %q; run 'directord testbed --list'\n", *scenario)
 		return exitUsage
 	}
-	if *requests <= 0 {
-		fmt.Fprintln(stderr, "directord testbed: --requests must be at least 1")
+	if *keepalive <= 0 || *deadtime <= 2**keepalive {
+		fmt.Fprintln(stderr, "directord testbed: --deadtime must be more than twice --keepalive, which must be positive")
 		return exitUsage
 	}
 	if os.Geteuid() != 0 {
-		fmt.Fprintln(stderr, "directord testbed: must run as root (it creates network namespaces and programs IPVS)")
+		fmt.Fprintln(stderr, "directord testbed: must run as root (it creates network namespaces and programs IPVS); try sudo")
 		return exitFailure
 	}
+	timing := demo.Timing{Keepalive: *keepalive, Warntime: *deadtime * 3 / 5, Deadtime: *deadtime, Initdead: max(4**deadtime, 2*time.Second)}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	progress := stdout
+	if *asJSON {
+		progress = stderr
+	}
 	var sum demo.Summary
 	if vm.HasIPVS() || vm.InGuest() {
-		progress := stdout
-		if *asJSON {
-			progress = stderr
-		}
-		var err error
-		sum, err = demo.Run(ctx, *scenario, demo.Options{Requests: *requests, Interval: *interval, Progress: progress, Table: progress})
+		exe, err := os.Executable()
 		if err != nil {
+			fmt.Fprintf(stderr, "directord testbed: finding this program for the daemons: %v\n", err)
+			return exitFailure
+		}
+		sum, err = demo.Run(ctx, *scenario, demo.Options{Binary: exe, Timing: timing, NoSync: *noSync, Hold: *hold, Progress: progress})
+		if err != nil {
+			if ctx.Err() != nil {
+				fmt.Fprintln(stderr, "directord testbed: interrupted; everything it created was removed")
+				return 130
+			}
 			fmt.Fprintf(stderr, "directord testbed: %v\n", err)
 			return exitFailure
 		}
@@ -80,56 +110,68 @@ func runTestbed(args []string, stdout, stderr io.Writer) int {
 			return exitOK
 		}
 	} else {
+		gargs := []string{"testbed", "--scenario", *scenario, "--keepalive", keepalive.String(),
+			"--deadtime", deadtime.String(), "--hold", hold.String(), "--summary-file", guestSummary}
+		if *noSync {
+			gargs = append(gargs, "--no-sync")
+		}
 		var code int
-		sum, code = testbedInVM(ctx, *scenario, *requests, *interval, *asJSON, stdout, stderr)
+		sum, code = testbedInVM(ctx, gargs, progress, stderr)
 		if code != exitOK {
 			return code
 		}
 	}
 
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		if err := enc.Encode(sum); err != nil {
+		if err := json.NewEncoder(stdout).Encode(sum); err != nil {
 			fmt.Fprintf(stderr, "directord testbed: %v\n", err)
 			return exitFailure
 		}
 	} else {
 		writeTestbedSummary(stdout, sum)
 	}
-	if sum.RequestsLost > 0 {
+	if !sum.OK {
 		return exitFailure
 	}
 	return exitOK
 }
 
+func writeScenarios(w io.Writer) {
+	sc := demo.Scenarios()
+	for _, n := range demo.ScenarioNames() {
+		def := ""
+		if n == demo.DefaultScenario {
+			def = " (default)"
+		}
+		fmt.Fprintf(w, "  %-12s %s%s\n", n, sc[n], def)
+	}
+}
+
 // testbedInVM runs this same binary in the testbed VM, because the host
 // kernel has no IPVS, and brings the summary back.
-func testbedInVM(ctx context.Context, scenario string, requests int, interval time.Duration, asJSON bool, stdout, stderr io.Writer) (demo.Summary, int) {
+func testbedInVM(ctx context.Context, args []string, console, stderr io.Writer) (demo.Summary, int) {
 	exe, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(stderr, "directord testbed: %v\n", err)
 		return demo.Summary{}, exitFailure
 	}
-	console := stdout
-	if asJSON {
-		console = stderr
-	}
-	fmt.Fprintln(stderr, "testbed: this kernel has no IPVS: booting the testbed VM (Debian cloud kernel under qemu)")
-	res, err := vm.Run(ctx, vm.Job{
-		Path: exe,
-		Args: []string{"testbed", "--scenario", scenario, "--requests", strconv.Itoa(requests),
-			"--interval", interval.String(), "--summary-file", guestSummary},
-		Collect: []string{guestSummary},
-		Stdout:  console,
-	})
+	fmt.Fprintln(console, "testbed: this kernel has no IPVS: booting the testbed VM (Debian cloud kernel under qemu, TCG)")
+	res, err := vm.Run(ctx, vm.Job{Path: exe, Args: args, Collect: []string{guestSummary}, Stdout: console})
 	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(stderr, "directord testbed: interrupted; the VM and everything in it are gone")
+			return demo.Summary{}, 130
+		}
 		fmt.Fprintf(stderr, "directord testbed: %v\n", err)
+		if errors.Is(err, vm.ErrPrerequisite) {
+			fmt.Fprintln(stderr, "directord testbed: `sudo bash testbed/demo.sh` installs and prepares what the VM needs")
+		}
 		return demo.Summary{}, exitFailure
 	}
-	fmt.Fprintf(stderr, "testbed: VM booted in %v, ran for %v\n", res.Boot.Round(time.Millisecond), res.Total.Round(time.Millisecond))
-	var sum demo.Summary
+	fmt.Fprintf(console, "testbed: VM booted in %v, ran for %v\n", res.Boot.Round(time.Millisecond), res.Total.Round(time.Millisecond))
 	for _, f := range res.Files {
 		if f.Guest == guestSummary {
+			var sum demo.Summary
 			if err := json.Unmarshal(f.Data, &sum); err != nil {
 				fmt.Fprintf(stderr, "directord testbed: summary from the VM: %v\n", err)
 				return sum, exitFailure
@@ -137,25 +179,59 @@ func testbedInVM(ctx context.Context, scenario string, requests int, interval ti
 			return sum, exitOK
 		}
 	}
-	fmt.Fprintf(stderr, "directord testbed: the run in the VM failed (exit %d) and left no summary\n", res.ExitCode)
-	return sum, exitFailure
+	fmt.Fprintf(stderr, "directord testbed: the run in the VM failed (exit %d) and left no summary; its output is above\n", res.ExitCode)
+	return demo.Summary{}, exitFailure
 }
 
 func writeTestbedSummary(w io.Writer, s demo.Summary) {
-	fmt.Fprintf(w, "\nSummary (scenario %s)\n", s.Scenario)
-	fmt.Fprintf(w, "  requests sent      %d\n", s.RequestsSent)
-	fmt.Fprintf(w, "  requests lost      %d\n", s.RequestsLost)
-	fmt.Fprintf(w, "  longest gap        %.1f ms\n", s.LongestGapMS)
-	names := make([]string, 0, len(s.AnsweredBy))
-	for n := range s.AnsweredBy {
-		names = append(names, n)
+	fmt.Fprintf(w, "\nSummary: %s — %s\n", s.Scenario, s.Description)
+	sync := "IPVS connection sync on"
+	if !s.ConnSync {
+		sync = "no connection sync"
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		fmt.Fprintf(w, "  answered by %-6s %d\n", n, s.AnsweredBy[n])
+	fmt.Fprintf(w, "  timing                 %s; %s\n", s.Timing, sync)
+	opt := func(p *float64) string {
+		if p == nil {
+			return "—"
+		}
+		return fmt.Sprintf("%.0f ms", *p)
 	}
-	fmt.Fprintf(w, "  IPVS ops to set up %d\n", s.IPVSOps)
-	if s.FirstErrorText != "" {
-		fmt.Fprintf(w, "  first error        %s\n", s.FirstErrorText)
+	fmt.Fprintf(w, "  time to takeover       %s\n", opt(s.TakeoverMS))
+	if s.FailbackMS != nil {
+		fmt.Fprintf(w, "  time to failback/heal  %s\n", opt(s.FailbackMS))
 	}
+	fmt.Fprintf(w, "  longest gap            %.0f ms\n", s.LongestGapMS)
+	fmt.Fprintf(w, "  requests lost          %d of %d (%d outside the disruption)\n", s.RequestsLost, s.RequestsSent, s.RequestsLostOutsideWindow)
+	for _, st := range []struct {
+		name string
+		s    demo.Stream
+	}{{"HTTP", s.HTTP}, {"DNS over UDP", s.DNSUDP}, {"DNS over TCP", s.DNSTCP}} {
+		fmt.Fprintf(w, "    %-13s %5d sent, %3d lost, longest gap %6.0f ms", st.name, st.s.Sent, st.s.Lost, st.s.LongestGapMS)
+		if st.s.FirstError != "" {
+			fmt.Fprintf(w, " (first error: %s)", st.s.FirstError)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "  connections broken     %d of %d long-lived\n", s.ConnectionsBroken, s.ConnectionsHeld)
+	for _, r := range s.BrokenReasons {
+		fmt.Fprintf(w, "    %s\n", r)
+	}
+	on := strings.Join(s.VIPOn, " and ")
+	if on == "" {
+		on = "nobody"
+	}
+	fmt.Fprintf(w, "  VIP at the end on      %s\n", on)
+	fmt.Fprintln(w, "  checks:")
+	for _, c := range s.Checks {
+		mark := "ok  "
+		if !c.OK {
+			mark = "FAIL"
+		}
+		fmt.Fprintf(w, "    %s %s: %s\n", mark, c.What, c.Detail)
+	}
+	verdict := "every expectation held"
+	if !s.OK {
+		verdict = "SOME EXPECTATIONS DID NOT HOLD"
+	}
+	fmt.Fprintf(w, "  %s (setup %.1f s, traffic %.1f s)\n", verdict, s.SetupMS/1000, s.TrafficMS/1000)
 }

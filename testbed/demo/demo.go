@@ -1,20 +1,24 @@
-// Package demo runs directord's testbed scenarios: an LVS-DR network of
-// client, director and real servers in network namespaces, real traffic
-// through the VIP, and a summary of what the client saw.
+// Package demo runs directord's testbed: the appliance end to end in network
+// namespaces. A client, two directors each running a real `directord run`
+// daemon (seed-style /etc/ha.d: ha.cf with ucast on the LAN and on a
+// dedicated heartbeat cable, haresources "node1 IPaddr::VIP lnoded::lnoded.cf",
+// authkeys sha1), and two LVS-DR real servers prepared with `directord
+// realserver up`, serving web, DNS (UDP and TCP) and an echo service. The
+// client sends a steady stream of HTTP requests and DNS queries through the
+// VIP and holds long-lived connections open while a scenario fails something
+// (the active director's power, a cable, a real server…); the Summary says
+// what the client saw.
 //
 // It must run where the kernel has IPVS (on such a host, or inside the
 // testbed VM); cmd/directord's `testbed` command arranges that.
 package demo
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
-	"net/netip"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -24,290 +28,474 @@ import (
 	"github.com/directord/directord/testbed/netns"
 )
 
-// Addresses of the testbed LAN, from the documentation ranges.
-var (
-	lanPrefix   = 24
-	vip         = netip.MustParseAddr("192.0.2.100")
-	clientAddr  = netip.MustParseAddr("192.0.2.10")
-	directorIP  = netip.MustParseAddr("192.0.2.1")
-	realServers = []struct {
-		name string
-		addr netip.Addr
-	}{
-		{"rs1", netip.MustParseAddr("192.0.2.11")},
-		{"rs2", netip.MustParseAddr("192.0.2.12")},
-	}
-)
-
-// Options say what a scenario does.
+// Options say how the testbed runs.
 type Options struct {
-	// Requests is how many HTTP requests the client sends through the VIP.
-	Requests int
-	// Interval is the pause between two requests.
-	Interval time.Duration
-	// Progress receives one line per step, for the operator watching.
+	// Binary is the directord executable the daemons and the real-server
+	// preparation run (the CLI passes os.Executable()). Required.
+	Binary string
+	// Timing is the heartbeat timing of ha.cf; zero means DefaultTiming.
+	Timing Timing
+	// NoSync runs the daemons from the ha.d directory as it is (`directord
+	// run --ha-dir`), which cannot enable the IPVS connection sync daemon:
+	// established connections then break on a takeover. By default the
+	// daemons run from the YAML `directord import` makes of the same ha.d,
+	// with the sync daemon on the heartbeat cable.
+	NoSync bool
+	// Hold is how long the traffic runs before the scenario's event and
+	// after the service settles (default 2 s).
+	Hold time.Duration
+	// Progress receives what happens, step by step, and `directord status`
+	// before and after the event.
 	Progress io.Writer
-	// Table, when set, receives the director's IPVS table (ipvsadm -Ln --stats
-	// layout) after the traffic.
-	Table io.Writer
 }
 
-// Summary is what the client saw; its JSON names are a stable interface for
+// Summary is what the client saw. Its JSON names are a stable interface for
 // scripts.
 type Summary struct {
-	Scenario       string         `json:"scenario"`
-	RequestsSent   int            `json:"requests_sent"`
-	RequestsLost   int            `json:"requests_lost"`
-	LongestGapMS   float64        `json:"longest_gap_ms"`
-	AnsweredBy     map[string]int `json:"answered_by"`
-	IPVSServices   int            `json:"ipvs_services"`
-	IPVSOps        int            `json:"ipvs_ops"`
-	SetupMS        float64        `json:"setup_ms"`
-	TrafficMS      float64        `json:"traffic_ms"`
-	FirstErrorText string         `json:"first_error,omitempty"`
+	Scenario    string `json:"scenario"`
+	Description string `json:"description"`
+	// ConnSync says whether the IPVS connection sync daemon ran.
+	ConnSync bool   `json:"conn_sync"`
+	Timing   string `json:"timing"`
+	// TakeoverMS is the time from the event to the VIP on the other
+	// director, read from the kernel every 5 ms; null when the VIP did not
+	// move (or was not meant to).
+	TakeoverMS *float64 `json:"takeover_ms"`
+	// FailbackMS is the time from the failed node's return to the VIP
+	// back on it, for scenarios that bring it back; null otherwise.
+	FailbackMS *float64 `json:"failback_ms,omitempty"`
+	// LongestGapMS is the longest time without a successful answer in any
+	// request stream (HTTP, DNS over UDP, DNS over TCP), each of which
+	// sends its next request as soon as the last is answered plus its
+	// interval (10 ms HTTP, 20 ms DNS).
+	LongestGapMS float64 `json:"longest_gap_ms"`
+	// RequestsSent and RequestsLost add HTTP and DNS (UDP and TCP) up.
+	RequestsSent int `json:"requests_sent"`
+	RequestsLost int `json:"requests_lost"`
+	// RequestsLostOutsideWindow are lost requests that were neither sent
+	// nor given up between the event and the service settling again.
+	RequestsLostOutsideWindow int `json:"requests_lost_outside_window"`
+	// ConnectionsHeld long-lived TCP connections through the VIP, each
+	// exchanging a line every 100 ms; ConnectionsBroken of them were reset,
+	// closed, or stalled for 10 s.
+	ConnectionsHeld   int      `json:"connections_held"`
+	ConnectionsBroken int      `json:"connections_broken"`
+	BrokenReasons     []string `json:"broken_reasons,omitempty"`
+	HTTP              Stream   `json:"http"`
+	DNSUDP            Stream   `json:"dns_udp"`
+	DNSTCP            Stream   `json:"dns_tcp"`
+	// VIPOn lists the directors holding the VIP at the end.
+	VIPOn []string `json:"vip_on"`
+	// Events is the timeline, in ms from the start of the traffic.
+	Events []Event `json:"events"`
+	// Checks are what the scenario expects; OK is true when all hold.
+	Checks    []Check `json:"checks"`
+	OK        bool    `json:"ok"`
+	SetupMS   float64 `json:"setup_ms"`
+	TrafficMS float64 `json:"traffic_ms"`
 }
+
+// Event is one moment of the timeline.
+type Event struct {
+	AtMS float64 `json:"at_ms"`
+	What string  `json:"what"`
+}
+
+// Check is one expectation of a scenario and whether it held.
+type Check struct {
+	What   string `json:"what"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// DefaultScenario is what `directord testbed` runs with no --scenario.
+const DefaultScenario = "power-loss"
 
 // Scenarios lists the scenario names Run accepts, with what each shows.
 func Scenarios() map[string]string {
-	return map[string]string{
-		"basic": "one director balances HTTP over two DR real servers (programmed through ipvs.Reconcile)",
+	m := map[string]string{}
+	for _, s := range scenarios {
+		m[s.name] = s.desc
 	}
+	return m
 }
 
-// Run builds the testbed, runs the named scenario and tears everything down,
-// also when ctx is cancelled.
-func Run(ctx context.Context, scenario string, o Options) (Summary, error) {
-	if _, ok := Scenarios()[scenario]; !ok {
-		return Summary{}, fmt.Errorf("unknown scenario %q (known: %s)", scenario, strings.Join(scenarioNames(), ", "))
-	}
-	if o.Requests <= 0 {
-		o.Requests = 100
-	}
-	if o.Progress == nil {
-		o.Progress = io.Discard
-	}
-	step := func(format string, args ...any) { fmt.Fprintf(o.Progress, "testbed: "+format+"\n", args...) }
-
-	start := time.Now()
-	topo, err := netns.New()
-	if err != nil {
-		return Summary{}, err
-	}
-	defer func() {
-		step("tearing down")
-		topo.Close()
-	}()
-
-	step("building the LAN: client %s, director %s, real servers %s and %s, VIP %s", clientAddr, directorIP, realServers[0].addr, realServers[1].addr, vip)
-	lan, err := topo.Switch("lan")
-	if err != nil {
-		return Summary{}, err
-	}
-	host := func(name string, addr netip.Addr) (*netns.Host, error) {
-		h, err := topo.Host(name)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := topo.Plug(h, "eth0", lan); err != nil {
-			return nil, err
-		}
-		return h, h.AddAddr("eth0", netip.PrefixFrom(addr, lanPrefix))
-	}
-	client, err := host("client", clientAddr)
-	if err != nil {
-		return Summary{}, err
-	}
-	director, err := host("director", directorIP)
-	if err != nil {
-		return Summary{}, err
-	}
-	if err := director.AddAddr("eth0", netip.PrefixFrom(vip, 32)); err != nil {
-		return Summary{}, err
-	}
-
-	var servers sync.WaitGroup
-	defer servers.Wait()
-	for _, rs := range realServers {
-		h, err := host(rs.name, rs.addr)
-		if err != nil {
-			return Summary{}, err
-		}
-		step("preparing real server %s: VIP on lo, arp_ignore=1, arp_announce=2, HTTP on %s:80", rs.name, vip)
-		if err := prepareRealServer(h); err != nil {
-			return Summary{}, fmt.Errorf("real server %s: %w", rs.name, err)
-		}
-		srv, err := serveHTTP(h, rs.name, &servers)
-		if err != nil {
-			return Summary{}, fmt.Errorf("real server %s: %w", rs.name, err)
-		}
-		defer srv.Close()
-	}
-
-	step("programming IPVS on the director: TCP %s:80 rr, DR to both real servers", vip)
-	var h *ipvs.Handle
-	if err := director.Do(func() (err error) { h, err = ipvs.Open(); return err }); err != nil {
-		return Summary{}, fmt.Errorf("director: %w", err)
-	}
-	defer h.Close()
-	desired := ipvs.Table{{Service: ipvs.Service{Protocol: ipvs.TCP, Addr: vip, Port: 80, Scheduler: "rr"}}}
-	for _, rs := range realServers {
-		desired[0].Destinations = append(desired[0].Destinations, ipvs.Destination{Addr: rs.addr, Port: 80, Forward: ipvs.Route, Weight: 1})
-	}
-	ops, err := ipvs.Reconcile(ctx, h, desired, ipvs.OwnKeys(desired[0].Key()))
-	if err != nil {
-		return Summary{}, fmt.Errorf("director: %w", err)
-	}
-	sum := Summary{Scenario: scenario, IPVSOps: len(ops), AnsweredBy: map[string]int{}}
-	sum.SetupMS = ms(time.Since(start))
-
-	step("client sends %d HTTP requests to http://%s/ every %v", o.Requests, vip, o.Interval)
-	trafficStart := time.Now()
-	if err := sendRequests(ctx, client, o, &sum); err != nil {
-		return sum, err
-	}
-	sum.TrafficMS = ms(time.Since(trafficStart))
-
-	info, err := h.Info(ctx)
-	if err != nil {
-		return sum, err
-	}
-	// The kernel publishes counters every 2 s; wait so the table shows this run.
-	select {
-	case <-time.After(2100 * time.Millisecond):
-	case <-ctx.Done():
-		return sum, ctx.Err()
-	}
-	table, err := h.Table(ctx)
-	if err != nil {
-		return sum, err
-	}
-	sum.IPVSServices = len(table)
-	if o.Table != nil {
-		if err := ipvs.WriteList(o.Table, info, table, ipvs.ListOptions{Format: ipvs.ListStats}); err != nil {
-			return sum, err
-		}
-	}
-	step("done: %d sent, %d lost, answered by %v", sum.RequestsSent, sum.RequestsLost, sum.AnsweredBy)
-	return sum, nil
-}
-
-func scenarioNames() []string {
+// ScenarioNames returns the scenario names, sorted.
+func ScenarioNames() []string {
 	var names []string
-	for n := range Scenarios() {
-		names = append(names, n)
+	for _, s := range scenarios {
+		names = append(names, s.name)
 	}
 	sort.Strings(names)
 	return names
 }
 
-// prepareRealServer does what seed 003 does by hand on each real server: the
-// VIP on lo as /32, and ARP settings so only the director answers for it.
-func prepareRealServer(h *netns.Host) error {
-	for k, v := range map[string]string{
-		"net.ipv4.conf.all.arp_ignore":   "1",
-		"net.ipv4.conf.lo.arp_ignore":    "1",
-		"net.ipv4.conf.all.arp_announce": "2",
-		"net.ipv4.conf.lo.arp_announce":  "2",
-	} {
-		if err := h.Sysctl(k, v); err != nil {
-			return err
-		}
-	}
-	return h.AddAddr("lo", netip.PrefixFrom(vip, 32))
+// ErrUnknownScenario is returned by Run for a name Scenarios does not list.
+var ErrUnknownScenario = errors.New("unknown scenario")
+
+// run is one scenario run's state, shared by the scenario and Run.
+type run struct {
+	b       *bed
+	tr      *traffic
+	t0      time.Time // traffic start
+	sum     *Summary
+	w0, w1  time.Time // disruption window
+	mu      sync.Mutex
+	printed int
 }
 
-// serveHTTP answers every request on VIP:80 in h's namespace with the server's
-// name, so the client can tell who answered.
-func serveHTTP(h *netns.Host, name string, wg *sync.WaitGroup) (*http.Server, error) {
-	var ln net.Listener
-	if err := h.Do(func() (err error) {
-		ln, err = net.Listen("tcp", netip.AddrPortFrom(vip, 80).String())
-		return err
-	}); err != nil {
-		return nil, err
+func (r *run) event(format string, args ...any) {
+	what := fmt.Sprintf(format, args...)
+	at := time.Since(r.t0)
+	r.mu.Lock()
+	r.sum.Events = append(r.sum.Events, Event{AtMS: ms(at), What: what})
+	r.mu.Unlock()
+	r.b.step("t+%5.2fs  %s", at.Seconds(), what)
+}
+
+func (r *run) check(ok bool, what, format string, args ...any) {
+	c := Check{What: what, OK: ok, Detail: fmt.Sprintf(format, args...)}
+	r.mu.Lock()
+	r.sum.Checks = append(r.sum.Checks, c)
+	r.mu.Unlock()
+	mark := "ok  "
+	if !ok {
+		mark = "FAIL"
 	}
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintln(w, name)
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
+	r.b.step("check %s %s: %s", mark, what, c.Detail)
+}
+
+// Run builds the testbed, runs the named scenario and tears everything down,
+// also when ctx is cancelled (SIGINT): daemons stopped, namespaces and
+// temporary files removed. The Summary is valid when err is nil; a scenario
+// whose expectations did not hold is not an error (see Summary.OK).
+func Run(ctx context.Context, scenario string, o Options) (sum Summary, err error) {
+	var sc *scenarioDef
+	for i := range scenarios {
+		if scenarios[i].name == scenario {
+			sc = &scenarios[i]
+		}
 	}
+	if sc == nil {
+		return Summary{}, fmt.Errorf("%w %q (known: %s)", ErrUnknownScenario, scenario, strings.Join(ScenarioNames(), ", "))
+	}
+	if o.Binary == "" {
+		return Summary{}, errors.New("demo: Options.Binary (the directord executable) is required")
+	}
+	if o.Timing == (Timing{}) {
+		o.Timing = DefaultTiming
+	}
+	if o.Hold <= 0 {
+		o.Hold = 2 * time.Second
+	}
+	if o.Progress == nil {
+		o.Progress = io.Discard
+	}
+	start := time.Now()
+	b := &bed{o: o, start: start, ipfail: sc.ipfail}
+	b.step = func(format string, args ...any) {
+		fmt.Fprintf(o.Progress, "testbed: "+format+"\n", args...)
+	}
+	sum = Summary{Scenario: sc.name, Description: sc.desc, ConnSync: !o.NoSync,
+		Timing: fmt.Sprintf("keepalive %v, deadtime %v, checkinterval 1s", o.Timing.Keepalive, o.Timing.Deadtime)}
+
+	if b.dir, err = os.MkdirTemp("", "directord-testbed-"); err != nil {
+		return Summary{}, err
+	}
+	if b.topo, err = netns.New(); err != nil {
+		os.RemoveAll(b.dir)
+		return Summary{}, err
+	}
+	var tr *traffic
+	defer func() {
+		b.step("tearing down: daemons, servers, namespaces")
+		if tr != nil {
+			tr.stop()
+		}
+		for _, d := range b.nodes {
+			if d != nil {
+				d.stopDaemon()
+			}
+		}
+		for _, rs := range b.reals {
+			if rs != nil {
+				rs.stop()
+			}
+		}
+		if cerr := b.topo.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("tearing down: %w", cerr)
+		}
+		if err != nil {
+			for _, d := range b.nodes {
+				if d != nil {
+					fmt.Fprintf(o.Progress, "--- last lines of %s's directord log ---\n%s\n", d.name, d.tail(25))
+				}
+			}
+		}
+		os.RemoveAll(b.dir)
+	}()
+
+	b.step("building: client %s, directors node1 %s and node2 %s (heartbeat cable hb0 %s–%s), real servers %s and %s, VIP %s",
+		clientIP, nodeLAN[0], nodeLAN[1], nodeHB[0], nodeHB[1], realIPs[0], realIPs[1], vip)
+	if err := b.build(ctx); err != nil {
+		return sum, err
+	}
+	how := "directord run --config directord.yaml (ha.d imported, IPVS connection sync on hb0)"
+	if o.NoSync {
+		how = "directord run --ha-dir (no connection sync)"
+	}
+	b.step("starting the daemons: %s, %s", how, sum.Timing)
+	for _, d := range b.nodes {
+		if err := d.startDaemon(); err != nil {
+			return sum, err
+		}
+	}
+	if err := b.waitReady(ctx); err != nil {
+		return sum, err
+	}
+	sum.SetupMS = ms(time.Since(start))
+	b.showStatus(ctx, b.nodes[0])
+
+	b.step("client: HTTP every %v, DNS over UDP and TCP every %v, %d long-lived connections to %s:%d exchanging a line every %v",
+		httpInterval, dnsInterval, longLived, vip, echoPort, longLivedEvery)
+	if tr, err = b.startTraffic(ctx); err != nil {
+		return sum, err
+	}
+	r := &run{b: b, tr: tr, t0: time.Now(), sum: &sum}
+	stopTicker := r.ticker()
+	err = func() error {
+		if err := sleep(ctx, o.Hold); err != nil {
+			return err
+		}
+		if err := sc.run(ctx, r); err != nil {
+			return err
+		}
+		return sleep(ctx, o.Hold)
+	}()
+	stopTicker()
+	if err != nil {
+		return sum, err
+	}
+	tr.stop()
+	sum.TrafficMS = ms(time.Since(r.t0))
+	r.finish()
+	tr = nil
+	for _, d := range b.nodes {
+		if d.hasVIP() {
+			sum.VIPOn = append(sum.VIPOn, d.name)
+		}
+	}
+	for _, d := range b.nodes {
+		if d.hasVIP() && d.pid() != 0 {
+			b.showStatus(ctx, d)
+			break
+		}
+	}
+	sum.OK = true
+	for _, c := range sum.Checks {
+		sum.OK = sum.OK && c.OK
+	}
+	return sum, nil
+}
+
+// finish fills the summary from the traffic.
+func (r *run) finish() {
+	s, tr := r.sum, r.tr
+	w1 := r.w1
+	if !r.w0.IsZero() && w1.IsZero() {
+		w1 = time.Now()
+	}
+	s.HTTP = tr.http.summary(r.w0, w1)
+	s.DNSUDP = tr.dnsUDP.summary(r.w0, w1)
+	s.DNSTCP = tr.dnsTCP.summary(r.w0, w1)
+	for _, st := range []Stream{s.HTTP, s.DNSUDP, s.DNSTCP} {
+		s.RequestsSent += st.Sent
+		s.RequestsLost += st.Lost
+		s.RequestsLostOutsideWindow += st.LostOutsideWindow
+		s.LongestGapMS = max(s.LongestGapMS, st.LongestGapMS)
+	}
+	s.ConnectionsHeld = len(tr.conns)
+	for i, hc := range tr.conns {
+		if hc.broken != "" {
+			s.ConnectionsBroken++
+			s.BrokenReasons = append(s.BrokenReasons, fmt.Sprintf("conn %d (via %s) at t+%.2fs: %s", i, hc.server, hc.brokenAt.Sub(r.t0).Seconds(), hc.broken))
+		}
+	}
+}
+
+// ticker prints what the client sees every second until stopped.
+func (r *run) ticker() func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		srv.Serve(ln)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				var on []string
+				for _, d := range r.b.nodes {
+					if d.hasVIP() {
+						on = append(on, d.name)
+					}
+				}
+				where := strings.Join(on, "+")
+				if where == "" {
+					where = "nobody"
+				}
+				r.b.step("t+%5.2fs  client: %s; VIP on %s", time.Since(r.t0).Seconds(), r.tr.progress(), where)
+			}
+		}
 	}()
-	return srv, nil
+	return func() { close(done); wg.Wait() }
 }
 
-// sendRequests sends o.Requests requests, each on a new connection (so the
-// scheduler picks a real server for each), and records who answered and the
-// longest time between two answered requests.
-func sendRequests(ctx context.Context, client *netns.Host, o Options, sum *Summary) error {
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var c net.Conn
-		err := client.Do(func() (err error) {
-			d := net.Dialer{Timeout: time.Second}
-			c, err = d.DialContext(ctx, network, addr)
+// waitReady waits for the cold start to settle: the VIP on node1 only, both
+// daemons seeing each other active, every real server up (weight > 0) in
+// both nodes' tables, and the sync daemon master on node1, backup on node2.
+func (b *bed) waitReady(ctx context.Context) error {
+	const limit = 90 * time.Second
+	start := time.Now()
+	why := ""
+	for {
+		why = b.notReady(ctx)
+		if why == "" {
+			b.step("ready %v after the daemons started: VIP on node1, node2 standby with a warm table", time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+		if time.Since(start) > limit {
+			return fmt.Errorf("the appliance did not settle within %v: %s", limit, why)
+		}
+		for _, d := range b.nodes {
+			if d.pid() == 0 {
+				return fmt.Errorf("%s: directord exited during start-up", d.name)
+			}
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
-		})
-		return c, err
-	}
-	hc := &http.Client{
-		Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true},
-		Timeout:   2 * time.Second,
-	}
-	defer hc.CloseIdleConnections()
-	url := "http://" + vip.String() + "/"
-	lastOK := time.Now()
-	for i := 0; i < o.Requests; i++ {
-		if i > 0 && o.Interval > 0 {
-			select {
-			case <-time.After(o.Interval):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		sum.RequestsSent++
-		who, err := get(ctx, hc, url)
+	}
+}
+
+func (b *bed) notReady(ctx context.Context) string {
+	if !b.nodes[0].hasVIP() || b.nodes[1].hasVIP() {
+		return "VIP not on node1 alone"
+	}
+	for _, d := range b.nodes {
+		st, err := d.status(ctx)
 		if err != nil {
-			sum.RequestsLost++
-			if sum.FirstErrorText == "" {
-				sum.FirstErrorText = err.Error()
+			return fmt.Sprintf("%s: status: %v", d.name, err)
+		}
+		if len(st.HA.Peers) != 1 || st.HA.Peers[0].Status != "active" || !st.HA.Stable {
+			return fmt.Sprintf("%s: peer not active yet", d.name)
+		}
+		want := []string{"master", "backup"}[d.i]
+		if !b.o.NoSync && st.Sync.State != want {
+			return fmt.Sprintf("%s: sync daemon %q, want %s", d.name, st.Sync.State, want)
+		}
+		t, err := d.table(ctx)
+		if err != nil {
+			return err.Error()
+		}
+		if len(t) != 4 {
+			return fmt.Sprintf("%s: %d virtual services, want 4", d.name, len(t))
+		}
+		for _, vs := range t {
+			if len(vs.Destinations) != 2 {
+				return fmt.Sprintf("%s: %s has %d real servers", d.name, vs.Service.Key(), len(vs.Destinations))
 			}
+			for _, dst := range vs.Destinations {
+				if dst.Weight == 0 {
+					return fmt.Sprintf("%s: %s:%d not checked up yet", d.name, dst.Addr, dst.Port)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// table reads the node's IPVS table from the kernel.
+func (d *director) table(ctx context.Context) (ipvs.Table, error) {
+	var t ipvs.Table
+	err := d.host.Do(func() error {
+		h, err := ipvs.Open()
+		if err != nil {
+			return err
+		}
+		defer h.Close()
+		t, err = h.Table(ctx)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: IPVS table: %w", d.name, err)
+	}
+	return t, nil
+}
+
+// weight returns the weight of real server rs (0 or 1) in the node's :80
+// service, -1 when it is not in the table.
+func (d *director) weight(ctx context.Context, rs int) int {
+	t, err := d.table(ctx)
+	if err != nil {
+		return -1
+	}
+	for _, vs := range t {
+		if vs.Service.Port != httpPort || vs.Service.Protocol != ipvs.TCP {
 			continue
 		}
-		now := time.Now()
-		if gap := ms(now.Sub(lastOK)); gap > sum.LongestGapMS && i > 0 {
-			sum.LongestGapMS = gap
+		for _, dst := range vs.Destinations {
+			if dst.Addr == realIPs[rs] {
+				return int(dst.Weight)
+			}
 		}
-		lastOK = now
-		sum.AnsweredBy[who]++
 	}
-	return nil
+	return -1
 }
 
-func get(ctx context.Context, hc *http.Client, url string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// showStatus prints `directord status` as the operator on d sees it.
+func (b *bed) showStatus(ctx context.Context, d *director) {
+	out, err := d.cli(ctx, "status", "--socket", d.sock)
+	b.step("directord status on %s:", d.name)
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		fmt.Fprintf(b.o.Progress, "    | %s\n", l)
+	}
 	if err != nil {
-		return "", err
+		b.step("directord status on %s: %v", d.name, err)
 	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return "", err
+}
+
+// waitFor polls cond every 5 ms until it holds (and returns how long that
+// took since from) or limit passes.
+func waitFor(ctx context.Context, from time.Time, limit time.Duration, cond func() bool) (time.Duration, bool) {
+	for {
+		if cond() {
+			return time.Since(from), true
+		}
+		if time.Since(from) > limit {
+			return time.Since(from), false
+		}
+		if sleep(ctx, 5*time.Millisecond) != nil {
+			return time.Since(from), false
+		}
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("HTTP %s", resp.Status)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	line, err := bufio.NewReader(io.LimitReader(resp.Body, 256)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", err
-	}
-	return strings.TrimSpace(line), nil
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func msp(d time.Duration) *float64 { v := ms(d); return &v }
+

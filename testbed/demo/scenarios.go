@@ -1,0 +1,418 @@
+package demo
+
+import (
+	"context"
+
+	"fmt"
+	"github.com/directord/directord/internal/control"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// scenarioDef is one scenario: what it shows and what it does once the
+// traffic runs.
+type scenarioDef struct {
+	name, desc string
+	// ipfail adds a ping node (a router on the LAN) and ipfail to ha.cf.
+	ipfail bool
+	run    func(ctx context.Context, r *run) error
+}
+
+// settle is how long a scenario waits for something it expects (a
+// takeover, a check to notice): generous, as the VM may be slow.
+const settle = 30 * time.Second
+
+var scenarios = []scenarioDef{
+	{name: "power-loss", desc: "the active director loses power (seed 001 test 3): its links go down and its daemon dies at once; the standby takes over", run: powerLoss},
+	{name: "kill9", desc: "kill -9 of the active's daemon (seed 001 test 5): its VIP lingers until the watchdog reboots it; both hold the VIP meanwhile", run: kill9},
+	{name: "graceful", desc: "graceful stop of the active's daemon (SIGTERM) and its restart, auto_failback on (seed 001 test 1)", run: graceful},
+	{name: "standby", desc: "`directord standby` on the active (hb_standby): the VIP moves with no request lost", run: standby},
+	{name: "public-cut", desc: "the active's LAN cable is pulled; ipfail sees fewer ping nodes there and hands over (seed 001 test 2)", ipfail: true, run: publicCut},
+	{name: "split-brain", desc: "every link between the directors is cut (seed 001 test 4): BOTH take the VIP; then the links return", run: splitBrain},
+	{name: "hb-link-cut", desc: "the heartbeat cable is cut, the LAN still carries heartbeats: nothing moves", run: hbLinkCut},
+	{name: "rs-failure", desc: "rs1's web server stops: its check fails, quiescent weight 0, then it restarts (seed 003 section 10)", run: rsFailure},
+	{name: "reload", desc: "a weight changed in lnoded.cf and `directord reload`: one IPVS operation, no connection broken", run: reload},
+}
+
+// expectTakeover waits for the VIP on node2 and records the takeover.
+func (r *run) expectTakeover(ctx context.Context, t0 time.Time) (time.Duration, bool) {
+	n2 := r.b.nodes[1]
+	d, ok := waitFor(ctx, t0, settle, n2.hasVIP)
+	if ok {
+		r.sum.TakeoverMS = msp(d)
+		r.event("VIP on node2 (%v after the event)", d.Round(time.Millisecond))
+	}
+	r.check(ok, "the standby takes the VIP over", "%v", d.Round(time.Millisecond))
+	return d, ok
+}
+
+// window sets the disruption window: from t0 to end plus the client's SYN
+// retransmission (a request sent before end may still get through, or
+// fail, up to a second later).
+func (r *run) window(t0, end time.Time) {
+	r.w0, r.w1 = t0, end.Add(time.Second)
+}
+
+func (r *run) connectionChecks() {
+	if r.b.o.NoSync {
+		return
+	}
+	broken := len(r.tr.conns) - r.tr.alive()
+	r.check(broken == 0, "long-lived connections survive (IPVS connection sync)", "%d of %d broken", broken, len(r.tr.conns))
+}
+
+func (r *run) lossOutsideWindow() {
+	n := 0
+	for _, s := range []*stream{&r.tr.http, &r.tr.dnsUDP, &r.tr.dnsTCP} {
+		n += s.summary(r.w0, r.w1.Add(time.Hour)).LostOutsideWindow
+	}
+	r.check(n == 0, "requests lost only during the disruption", "%d lost before it", n)
+}
+
+func powerLoss(ctx context.Context, r *run) error {
+	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	r.event("POWER LOSS on node1: its network interfaces vanish (with the VIP on them) and its directord is killed (kill -9), at once")
+	t0 := time.Now()
+	// Links first: a machine without power sends nothing, not even what a
+	// dying process might still flush. Deleting them (rather than setting
+	// them down) takes the VIP, the sync daemon's socket and the
+	// neighbours' carrier with them, as a machine switched off does.
+	if err := n1.deleteLinks("eth0", "hb0"); err != nil {
+		return err
+	}
+	n1.signal(syscall.SIGKILL, 5*time.Second)
+	d, ok := r.expectTakeover(ctx, t0)
+	r.window(t0, t0.Add(d))
+	if !ok {
+		return nil
+	}
+	if err := sleep(ctx, r.b.o.Hold); err != nil {
+		return err
+	}
+	r.connectionChecks()
+	r.lossOutsideWindow()
+	st, err := n2.status(ctx)
+	r.check(err == nil && (st.HA.Resources == "all" || st.HA.Resources == "foreign") && (r.b.o.NoSync || st.Sync.State == "master"),
+		"node2 holds node1's group, sync daemon master", "%s", statusLine(st, err))
+	return nil
+}
+
+func kill9(ctx context.Context, r *run) error {
+	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	r.event("kill -9 of node1's directord: nothing is released (no watchdog to reboot a namespace)")
+	t0 := time.Now()
+	n1.signal(syscall.SIGKILL, 5*time.Second)
+	d, ok := r.expectTakeover(ctx, t0)
+	r.window(t0, t0.Add(d))
+	if !ok {
+		return nil
+	}
+	both := n1.hasVIP() && n2.hasVIP()
+	if both {
+		r.event("!!! the VIP is on BOTH node1 (killed daemon, resources not released) and node2: clients follow the last gratuitous ARP, node2's")
+	}
+	r.check(both, "the killed node's VIP lingers (seed 001 test 5: why the watchdog exists)", "VIP on node1 %v, node2 %v", n1.hasVIP(), n2.hasVIP())
+	// What ha.cf's `watchdog /dev/watchdog` does next: the kernel's
+	// watchdog, no longer fed, reboots node1 (softdog's margin is 60 s by
+	// default; here 2 s). The VM runs every namespace, so the testbed plays
+	// the reboot: links down, a clean slate, links up, directord started
+	// again, as after a boot.
+	if err := sleep(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	r.event("the watchdog reboots node1 (played by the testbed): links down, VIP, IPVS table and sync daemon gone")
+	if err := n1.setLinks(false, "eth0", "hb0"); err != nil {
+		return err
+	}
+	n1.reboot(ctx)
+	if err := sleep(ctx, time.Second); err != nil {
+		return err
+	}
+	if err := n1.setLinks(true, "eth0", "hb0"); err != nil {
+		return err
+	}
+	r.event("node1 is back: directord starts (auto_failback on)")
+	t1 := time.Now()
+	if err := n1.startDaemon(); err != nil {
+		return err
+	}
+	fb, ok := waitFor(ctx, t1, settle+r.b.o.Timing.Initdead, func() bool { return n1.hasVIP() && !n2.hasVIP() })
+	if ok {
+		r.sum.FailbackMS = msp(fb)
+		r.event("VIP back on node1 alone (%v after its daemon started)", fb.Round(time.Millisecond))
+	}
+	r.check(ok, "auto_failback returns the VIP to node1 alone", "%v", fb.Round(time.Millisecond))
+	r.w1 = time.Now()
+	return nil
+}
+
+func graceful(ctx context.Context, r *run) error {
+	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	r.event("graceful stop of node1's directord (SIGTERM, as `service heartbeat stop`)")
+	t0 := time.Now()
+	if err := n1.signal(syscall.SIGTERM, settle); err != nil {
+		return err
+	}
+	r.event("node1's directord exited (VIP on node1: %v)", n1.hasVIP())
+	d, ok := r.expectTakeover(ctx, t0)
+	r.window(t0, t0.Add(d))
+	if !ok {
+		return nil
+	}
+	if err := sleep(ctx, r.b.o.Hold); err != nil {
+		return err
+	}
+	r.event("node1's directord starts again (auto_failback on)")
+	t1 := time.Now()
+	if err := n1.startDaemon(); err != nil {
+		return err
+	}
+	fb, ok := waitFor(ctx, t1, settle+r.b.o.Timing.Initdead, func() bool { return n1.hasVIP() && !n2.hasVIP() })
+	if ok {
+		r.sum.FailbackMS = msp(fb)
+		r.event("VIP back on node1 alone (%v after its daemon started)", fb.Round(time.Millisecond))
+	}
+	r.check(ok, "auto_failback returns the VIP to node1", "%v", fb.Round(time.Millisecond))
+	r.w1 = time.Now().Add(time.Second)
+	if err := sleep(ctx, time.Second); err != nil {
+		return err
+	}
+	r.connectionChecks()
+	r.lossOutsideWindow()
+	return nil
+}
+
+func standby(ctx context.Context, r *run) error {
+	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	r.event("`directord standby` on node1 (hb_standby)")
+	t0 := time.Now()
+	out, err := n1.cli(ctx, "standby", "--socket", n1.sock)
+	if err != nil {
+		return fmt.Errorf("directord standby: %v: %s", err, out)
+	}
+	r.event("directord standby: %s", strings.TrimSpace(out))
+	d, ok := r.expectTakeover(ctx, t0)
+	r.window(t0, t0.Add(d))
+	if !ok {
+		return nil
+	}
+	_, gone := waitFor(ctx, time.Now(), 5*time.Second, func() bool { return !n1.hasVIP() })
+	r.check(gone, "node1 released the VIP", "VIP on node1 %v, node2 %v", n1.hasVIP(), n2.hasVIP())
+	if err := sleep(ctx, r.b.o.Hold); err != nil {
+		return err
+	}
+	r.connectionChecks()
+	lost := 0
+	for _, s := range []*stream{&r.tr.http, &r.tr.dnsUDP, &r.tr.dnsTCP} {
+		_, l := s.counts()
+		lost += l
+	}
+	r.check(lost == 0, "no request lost in a graceful handover", "%d lost", lost)
+	return nil
+}
+
+func publicCut(ctx context.Context, r *run) error {
+	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	r.event("node1's LAN cable (eth0) is pulled; heartbeats still flow on hb0; ping node %s", pingIP)
+	t0 := time.Now()
+	if err := n1.setLinks(false, "eth0"); err != nil {
+		return err
+	}
+	d, ok := r.expectTakeover(ctx, t0)
+	r.window(t0, t0.Add(d))
+	if !ok {
+		return nil
+	}
+	// node1 gave the group up (ipfail) rather than being declared dead.
+	_, released := waitFor(ctx, time.Now(), 5*time.Second, func() bool { return !n1.hasVIP() })
+	r.check(released, "node1 released the VIP (ipfail: it sees fewer ping nodes)", "VIP on node1 %v", n1.hasVIP())
+	if err := sleep(ctx, r.b.o.Hold); err != nil {
+		return err
+	}
+	r.connectionChecks()
+	r.lossOutsideWindow()
+	r.event("node1's cable is plugged back in")
+	t1 := time.Now()
+	if err := n1.setLinks(true, "eth0"); err != nil {
+		return err
+	}
+	fb, ok := waitFor(ctx, t1, settle, func() bool { return n1.hasVIP() && !n2.hasVIP() })
+	if ok {
+		r.sum.FailbackMS = msp(fb)
+		r.event("VIP back on node1 (%v after the cable returned)", fb.Round(time.Millisecond))
+	}
+	r.check(ok, "the VIP returns to node1 when its ping node is back (auto_failback on)", "%v", fb.Round(time.Millisecond))
+	r.w1 = time.Now().Add(time.Second)
+	return nil
+}
+
+func splitBrain(ctx context.Context, r *run) error {
+	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	r.event("every link between node1 and node2 is cut: hb0 down, and the LAN switch isolates their ports from each other (clients still reach both)")
+	t0 := time.Now()
+	if err := n1.setLinks(false, "hb0"); err != nil {
+		return err
+	}
+	for _, d := range r.b.nodes {
+		if err := d.isolate(true); err != nil {
+			return err
+		}
+	}
+	d, ok := r.expectTakeover(ctx, t0)
+	r.window(t0, t0.Add(d))
+	if !ok {
+		return nil
+	}
+	both := n1.hasVIP() && n2.hasVIP()
+	if both {
+		r.event("!!! SPLIT BRAIN: node1 AND node2 both hold the VIP %s and both run as sync master; clients go to whichever sent the last gratuitous ARP", vip)
+	}
+	r.check(both, "split brain: both directors hold the VIP (what Heartbeat does too; STONITH is the cure)", "VIP on node1 %v, node2 %v", n1.hasVIP(), n2.hasVIP())
+	if err := sleep(ctx, 3*time.Second); err != nil {
+		return err
+	}
+	r.event("the links are restored")
+	t1 := time.Now()
+	for _, d := range r.b.nodes {
+		if err := d.isolate(false); err != nil {
+			return err
+		}
+	}
+	if err := n1.setLinks(true, "hb0"); err != nil {
+		return err
+	}
+	heal, ok := waitFor(ctx, t1, settle, func() bool { return n1.hasVIP() != n2.hasVIP() })
+	holder := "node1"
+	if n2.hasVIP() {
+		holder = "node2"
+	}
+	if ok {
+		r.sum.FailbackMS = msp(heal)
+		r.event("one owner again: VIP on %s alone (%v after the links returned)", holder, heal.Round(time.Millisecond))
+	}
+	r.check(ok, "the pair resolves the double ownership once the links return", "VIP on %s after %v", holder, heal.Round(time.Millisecond))
+	r.w1 = time.Now().Add(time.Second)
+	return nil
+}
+
+func hbLinkCut(ctx context.Context, r *run) error {
+	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	r.event("the heartbeat cable hb0 is cut (the LAN still carries heartbeats)")
+	t0 := time.Now()
+	if err := n1.setLinks(false, "hb0"); err != nil {
+		return err
+	}
+	// Watch for any movement for a few deadtimes.
+	moved := false
+	watch := 4*r.b.o.Timing.Deadtime + 2*time.Second
+	waitFor(ctx, t0, watch, func() bool {
+		moved = moved || n2.hasVIP() || !n1.hasVIP()
+		return false
+	})
+	r.check(!moved, "nothing moves when one of two links is cut", "watched %v: VIP stayed on node1 alone: %v", watch, !moved)
+	st, err := n2.status(ctx)
+	hbDead, lanUp := false, false
+	if err == nil && len(st.HA.Peers) == 1 {
+		for _, l := range st.HA.Peers[0].Links {
+			hbDead = hbDead || (l.Name == "hb0" && l.Status == "dead")
+			lanUp = lanUp || (l.Name == "eth0" && l.Status == "up")
+		}
+	}
+	r.check(hbDead && lanUp, "node2 reports link hb0 dead, eth0 up (a cable to fix before it becomes a split brain)", "%s", statusLine(st, err))
+	r.b.showStatus(ctx, n2)
+	if err := n1.setLinks(true, "hb0"); err != nil {
+		return err
+	}
+	r.event("hb0 is plugged back in")
+	r.lossOutsideWindow()
+	r.connectionChecks()
+	return nil
+}
+
+func rsFailure(ctx context.Context, r *run) error {
+	n1 := r.b.nodes[0]
+	rs1 := r.b.reals[0]
+	r.event("rs1's web server stops (service httpd stop); DNS and echo keep running")
+	t0 := time.Now()
+	rs1.stopWeb()
+	d, ok := waitFor(ctx, t0, settle, func() bool { return n1.weight(ctx, 0) == 0 })
+	if ok {
+		r.event("node1's IPVS: rs1:80 weight 0 (quiescent) %v after the stop", d.Round(time.Millisecond))
+	}
+	r.check(ok, "the failed check sets rs1:80 to weight 0 (quiescent=yes keeps it in the table)", "%v", d.Round(time.Millisecond))
+	r.window(t0, t0.Add(d))
+	if err := sleep(ctx, r.b.o.Hold); err != nil {
+		return err
+	}
+	r.event("rs1's web server starts again")
+	t1 := time.Now()
+	if err := rs1.startWeb(); err != nil {
+		return err
+	}
+	up, ok := waitFor(ctx, t1, settle, func() bool { return n1.weight(ctx, 0) == 1 })
+	if ok {
+		r.event("node1's IPVS: rs1:80 weight 1 again %v after the restart", up.Round(time.Millisecond))
+	}
+	r.check(ok, "rs1:80 back to weight 1 when its check passes", "%v", up.Round(time.Millisecond))
+	r.lossOutsideWindow()
+	r.connectionChecks()
+	return nil
+}
+
+func reload(ctx context.Context, r *run) error {
+	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	before, err := n1.metric(ctx, "directord_ipvs_ops_total{")
+	if err != nil {
+		return fmt.Errorf("node1 metrics: %w", err)
+	}
+	r.event("lnoded.cf edited on both nodes: rs2's weight in the web service 1 → 3; `directord reload` on each")
+	t0 := time.Now()
+	for _, d := range r.b.nodes {
+		if err := d.writeLnoded(lnodedCF([2]int{1, 3})); err != nil {
+			return err
+		}
+		out, err := d.cli(ctx, "reload", "--socket", d.sock)
+		if err != nil {
+			return fmt.Errorf("%s: directord reload: %v: %s", d.name, err, out)
+		}
+		r.event("%s: directord reload: %s", d.name, strings.TrimSpace(out))
+	}
+	d, ok := waitFor(ctx, t0, settle, func() bool {
+		return n1.weight(ctx, 1) == 3 && n2.weight(ctx, 1) == 3
+	})
+	r.check(ok, "weight 3 in both kernels' tables", "%v", d.Round(time.Millisecond))
+	r.window(t0, t0.Add(d))
+	if err := sleep(ctx, time.Second); err != nil {
+		return err
+	}
+	after, err := n1.metric(ctx, "directord_ipvs_ops_total{")
+	if err != nil {
+		return fmt.Errorf("node1 metrics: %w", err)
+	}
+	r.check(after-before == 1, "the reload is one IPVS operation (edit of rs2:80)", "%v ops on node1", after-before)
+	lost := 0
+	for _, s := range []*stream{&r.tr.http, &r.tr.dnsUDP, &r.tr.dnsTCP} {
+		_, l := s.counts()
+		lost += l
+	}
+	r.check(lost == 0, "no request lost", "%d lost", lost)
+	broken := len(r.tr.conns) - r.tr.alive()
+	r.check(broken == 0, "no connection broken", "%d of %d broken", broken, len(r.tr.conns))
+	return nil
+}
+
+// statusLine says in one line what a daemon's status says of its state.
+func statusLine(st *control.Status, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	s := fmt.Sprintf("%s: %s, holding %s resources, sync %s", st.Node, st.HA.State, st.HA.Resources, st.Sync.State)
+	for _, p := range st.HA.Peers {
+		s += fmt.Sprintf("; peer %s %s", p.Name, p.Status)
+		for _, l := range p.Links {
+			s += fmt.Sprintf(", link %s %s", l.Name, l.Status)
+		}
+	}
+	return s
+}
