@@ -830,13 +830,15 @@ func (d *Daemon) reload(ctx context.Context) ([]string, error) {
 				final = append(final, og)
 				continue
 			case og != nil && og.Held():
-				changes = append(changes, "resource group "+ng.Name()+" restarted: "+ng.Line())
-				if err := og.Stop(ctx); err != nil {
+				kept, err := ng.Transform(ctx, og)
+				changes = append(changes, fmt.Sprintf("resource group %s changed while held: %s (%d resources kept running)", ng.Name(), ng.Line(), kept))
+				if err != nil {
 					d.log.Error("ERROR: "+err.Error(), "err", err)
 				}
-				if err := ng.Start(ctx); err != nil {
-					d.log.Error("ERROR: "+err.Error(), "err", err)
-				}
+				// og's kept resources now belong to ng: og.close must not
+				// stop their goroutines.
+				final = append(final, ng)
+				continue
 			case og != nil && og.Line() != ng.Line():
 				changes = append(changes, "resource group "+ng.Name()+" changed: "+ng.Line())
 			}
@@ -849,16 +851,22 @@ func (d *Daemon) reload(ctx context.Context) ([]string, error) {
 	})
 	if err := d.sync.Reconfigure(ctx, cfg.Directord.Sync); err != nil {
 		d.log.Error("ERROR: "+err.Error(), "err", err)
-	} else if cfg.Directord.Sync != old.Directord.Sync {
+	} else if !sameSync(cfg.Directord.Sync, old.Directord.Sync) {
 		changes = append(changes, "IPVS sync daemon reconfigured")
 	}
-	if !reflect.DeepEqual(old.Directord.GARP, cfg.Directord.GARP) {
+	if !sameGARP(old.Directord.GARP, cfg.Directord.GARP) {
 		changes = append(changes, "gratuitous ARP settings changed")
 	}
 	d.mu.Lock()
 	d.cfg = cfg
 	d.mu.Unlock()
 	return changes, nil
+}
+
+// sameGARP compares two garp sections by what they do.
+func sameGARP(a, b config.GARP) bool {
+	a.Pos, b.Pos = config.Pos{}, config.Pos{}
+	return a == b
 }
 
 // needsRestart names what changed that the running engine cannot take.

@@ -94,8 +94,16 @@ func (g *Group) Start(ctx context.Context) error {
 	g.op.Lock()
 	defer g.op.Unlock()
 	g.log.Info("Acquiring resource group: " + g.line)
+	return g.startFrom(ctx, 0, 0)
+}
+
+// startFrom starts the resources from index first on; those before it run
+// already. On a failure it stops what runs down to index keep. g.op is
+// held.
+func (g *Group) startFrom(ctx context.Context, first, keep int) error {
 	g.set(StateStarting, "")
-	for i, r := range g.res {
+	for i := first; i < len(g.res); i++ {
+		r := g.res[i]
 		g.setRes(i, StateStarting, "")
 		if err := r.Start(ctx); err != nil {
 			g.setRes(i, StateFailed, err.Error())
@@ -104,7 +112,7 @@ func (g *Group) Start(ctx context.Context) error {
 			// The rollback runs even when the failure was ctx ending: a
 			// group is held whole or not at all.
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
-			stopErr := g.stopFrom(rctx, i-1)
+			stopErr := g.stopFrom(rctx, i-1, keep)
 			cancel()
 			msg := fmt.Sprintf("resource %s failed to start: %v", r, err)
 			if stopErr != nil {
@@ -119,6 +127,43 @@ func (g *Group) Start(ctx context.Context) error {
 	return nil
 }
 
+// Transform makes the running group old into g (its new form after a
+// reload) with the fewest stops and starts: the resources the two have in
+// common at the front keep running (g takes them over), old's others are
+// stopped right to left and g's others started left to right. It returns
+// how many resources were kept. old must not be used afterwards.
+func (g *Group) Transform(ctx context.Context, old *Group) (int, error) {
+	old.op.Lock()
+	defer old.op.Unlock()
+	g.op.Lock()
+	defer g.op.Unlock()
+	k := 0
+	for k < len(old.res) && k < len(g.res) && old.res[k].String() == g.res[k].String() && old.res[k].Kind() == g.res[k].Kind() {
+		k++
+	}
+	g.log.Info(fmt.Sprintf("Changing resource group: %s -> %s (keeping the first %d resources)", old.line, g.line, k))
+	stopErr := old.stopFrom(ctx, len(old.res)-1, k)
+	for i := 0; i < k; i++ {
+		// The running resource, with its goroutines, replaces the new
+		// one that was never started.
+		if c, ok := g.res[i].(interface{ close() }); ok {
+			c.close()
+		}
+		g.res[i] = old.res[i]
+		g.setRes(i, StateRunning, "")
+	}
+	// On a failure the kept resources stay: the engine still counts the
+	// group as held here, and the VIP is better up than down. Status shows
+	// the group failed until a reload or a standby/takeover fixes it.
+	if err := g.startFrom(ctx, k, k); err != nil {
+		return k, errors.Join(stopErr, err)
+	}
+	if stopErr != nil {
+		return k, fmt.Errorf("resource group %s: %w", g.name, stopErr)
+	}
+	return k, nil
+}
+
 // Stop stops the resources right to left. A resource that fails to stop does
 // not keep the others running (Heartbeat's ResourceManager carries on too);
 // the errors are returned together.
@@ -127,7 +172,7 @@ func (g *Group) Stop(ctx context.Context) error {
 	defer g.op.Unlock()
 	g.log.Info("Releasing resource group: " + g.line)
 	g.set(StateStopping, "")
-	if err := g.stopFrom(ctx, len(g.res)-1); err != nil {
+	if err := g.stopFrom(ctx, len(g.res)-1, 0); err != nil {
 		g.set(StateFailed, err.Error())
 		return fmt.Errorf("resource group %s: %w", g.name, err)
 	}
@@ -135,9 +180,11 @@ func (g *Group) Stop(ctx context.Context) error {
 	return nil
 }
 
-func (g *Group) stopFrom(ctx context.Context, last int) error {
+// stopFrom stops the resources from index last down to index low, right to
+// left. g.op is held.
+func (g *Group) stopFrom(ctx context.Context, last, low int) error {
 	var errs []error
-	for i := last; i >= 0; i-- {
+	for i := last; i >= low; i-- {
 		r := g.res[i]
 		g.setRes(i, StateStopping, "")
 		if err := r.Stop(ctx); err != nil {
@@ -161,7 +208,7 @@ func (g *Group) StopIfNotHeld(ctx context.Context) (bool, error) {
 		return false, nil
 	}
 	g.log.Info("Releasing resource group: " + g.line + " (not held here)")
-	err := g.stopFrom(ctx, len(g.res)-1)
+	err := g.stopFrom(ctx, len(g.res)-1, 0)
 	if err == nil {
 		g.set(StateStopped, "")
 	}

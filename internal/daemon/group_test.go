@@ -344,3 +344,46 @@ func TestGroupStatus(t *testing.T) {
 		t.Errorf("Adoptable %v", on)
 	}
 }
+
+// TestTransform: a reload that changes a held group keeps the resources it
+// has in common at the front running.
+func TestTransform(t *testing.T) {
+	j := &journal{}
+	vip := &fakeRes{name: "vip", j: j}
+	lnd := &fakeRes{name: "lnoded", j: j}
+	old := NewGroup("vip", "node1", []Resource{vip, lnd, &fakeRes{name: "httpd", j: j}}, nil)
+	ctx := context.Background()
+	old.Start(ctx)
+	j.ops = nil
+
+	newVIP, newLnd := &fakeRes{name: "vip", j: j}, &fakeRes{name: "lnoded", j: j}
+	ng := NewGroup("vip", "node1", []Resource{newVIP, newLnd, &fakeRes{name: "nginx", j: j}, &fakeRes{name: "maid", j: j}}, nil)
+	kept, err := ng.Transform(ctx, old)
+	if err != nil || kept != 2 {
+		t.Fatalf("Transform: kept %d, %v", kept, err)
+	}
+	if got, want := j.String(), "stop:httpd start:nginx start:maid"; got != want {
+		t.Errorf("ops %q, want %q: the VIP and lnoded must not flap", got, want)
+	}
+	if ng.res[0] != Resource(vip) || !ng.Held() {
+		t.Error("the running VIP resource was not taken over")
+	}
+	for i, r := range ng.Status().Resources {
+		if r.State != StateRunning {
+			t.Errorf("resource %d state %s", i, r.State)
+		}
+	}
+
+	// A failing new resource leaves the kept ones running.
+	j.ops = nil
+	ng2 := NewGroup("vip", "node1", []Resource{&fakeRes{name: "vip", j: j}, &fakeRes{name: "lnoded", j: j}, &fakeRes{name: "bad", j: j, failOn: "start"}}, nil)
+	if _, err := ng2.Transform(ctx, ng); err == nil {
+		t.Fatal("Transform with a failing resource succeeded")
+	}
+	if got, want := j.String(), "stop:maid stop:nginx start:bad"; got != want {
+		t.Errorf("ops %q, want %q", got, want)
+	}
+	if !vip.on || ng2.Status().State != StateFailed {
+		t.Errorf("after a failed transform: vip on=%v, state %s", vip.on, ng2.Status().State)
+	}
+}

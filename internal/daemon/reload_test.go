@@ -73,3 +73,20 @@ func TestStopIfNotHeld(t *testing.T) {
 		t.Error("a held group was stopped")
 	}
 }
+
+// TestSameSettings: a reload that only moves lines (a comment added above)
+// must not restart the sync daemon or count as a GARP change.
+func TestSameSettings(t *testing.T) {
+	src := baseYAML + "directord:\n  sync: {enabled: true, interface: hb0, syncid: 7}\n  garp: {count: 3}\n"
+	a, b := parse(t, src), parse(t, "# moved\n# down\n"+src)
+	if a.Directord.Sync.Pos == b.Directord.Sync.Pos {
+		t.Fatal("test needs the positions to differ")
+	}
+	if !sameSync(a.Directord.Sync, b.Directord.Sync) || !sameGARP(a.Directord.GARP, b.Directord.GARP) {
+		t.Error("moved lines count as a change")
+	}
+	c := parse(t, strings.Replace(src, "syncid: 7", "syncid: 8", 1))
+	if sameSync(a.Directord.Sync, c.Directord.Sync) {
+		t.Error("a new syncid is not a change")
+	}
+}

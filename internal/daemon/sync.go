@@ -106,7 +106,8 @@ func (s *syncControl) Settle(ctx context.Context) error {
 func (s *syncControl) Reconfigure(ctx context.Context, cfg config.Sync) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if cfg == s.cfg {
+	if sameSync(cfg, s.cfg) {
+		s.cfg = cfg
 		return nil
 	}
 	old := s.cfg
@@ -126,6 +127,13 @@ func (s *syncControl) Reconfigure(ctx context.Context, cfg config.Sync) error {
 		return fmt.Errorf("IPVS sync daemon: %w", err)
 	}
 	return nil
+}
+
+// sameSync compares two sync sections by what they do, not where they
+// were written.
+func sameSync(a, b config.Sync) bool {
+	a.Pos, b.Pos = config.Pos{}, config.Pos{}
+	return a == b
 }
 
 // Stop stops both roles, for a daemon that stops for good.

@@ -131,7 +131,7 @@ directord:
 	script := `#!/bin/sh
 # marker ARG start|stop|status
 journal=` + filepath.Join(dir, "marker.journal") + `
-state=` + filepath.Join(dir, "marker.state") + `
+state=` + filepath.Join(dir, "marker.state") + `.$1
 vip() { /usr/sbin/ip -o -4 addr show dev eth0 | grep -q ' 192.0.2.100/'; }
 case "$2" in
 start) if [ -f ` + filepath.Join(dir, "marker.fail") + ` ]; then echo "start $1 FAIL" >> $journal; echo "cannot start web: marker.fail exists" >&2; exit 1; fi
