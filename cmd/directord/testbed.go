@@ -200,7 +200,8 @@ func writeTestbedSummary(w io.Writer, s demo.Summary) {
 	if s.FailbackMS != nil {
 		fmt.Fprintf(w, "  time to failback/heal  %s\n", opt(s.FailbackMS))
 	}
-	fmt.Fprintf(w, "  longest gap            %.0f ms\n", s.LongestGapMS)
+	fmt.Fprintf(w, "  VIP held by nobody     %.0f ms at most; by both %.0f ms at most\n", s.VIPAbsentMS, s.VIPBothMS)
+	fmt.Fprintf(w, "  longest gap            %.0f ms (longest time a request stream went unanswered)\n", s.LongestGapMS)
 	fmt.Fprintf(w, "  requests lost          %d of %d (%d outside the disruption)\n", s.RequestsLost, s.RequestsSent, s.RequestsLostOutsideWindow)
 	for _, st := range []struct {
 		name string

@@ -406,21 +406,6 @@ func (d *director) setLinks(up bool, names ...string) error {
 	return nil
 }
 
-// deleteLinks removes the node's interfaces (both ends of each veth).
-func (d *director) deleteLinks(names ...string) error {
-	nl := d.host.Netlink()
-	for _, n := range names {
-		l, err := nl.LinkByName(n)
-		if err != nil {
-			return fmt.Errorf("%s: %s: %w", d.name, n, err)
-		}
-		if err := nl.LinkDel(l); err != nil {
-			return fmt.Errorf("%s: deleting %s: %w", d.name, n, err)
-		}
-	}
-	return nil
-}
-
 // isolate makes the node's switch port unable to reach the other isolated
 // port (the other director) while still reaching clients and real servers.
 func (d *director) isolate(on bool) error {

@@ -64,6 +64,10 @@ type Summary struct {
 	// FailbackMS is the time from the failed node's return to the VIP
 	// back on it, for scenarios that bring it back; null otherwise.
 	FailbackMS *float64 `json:"failback_ms,omitempty"`
+	// VIPAbsentMS is the longest time no director held the VIP, and
+	// VIPBothMS the longest both did, sampled from the kernel every 2 ms.
+	VIPAbsentMS float64 `json:"vip_absent_ms"`
+	VIPBothMS   float64 `json:"vip_both_ms"`
 	// LongestGapMS is the longest time without a successful answer in any
 	// request stream (HTTP, DNS over UDP, DNS over TCP), each of which
 	// sends its next request as soon as the last is answered plus its
@@ -263,6 +267,7 @@ func Run(ctx context.Context, scenario string, o Options) (sum Summary, err erro
 	}
 	r := &run{b: b, tr: tr, t0: time.Now(), sum: &sum}
 	stopTicker := r.ticker()
+	stopWatch := r.watchVIP()
 	err = func() error {
 		if err := sleep(ctx, o.Hold); err != nil {
 			return err
@@ -273,6 +278,7 @@ func Run(ctx context.Context, scenario string, o Options) (sum Summary, err erro
 		return sleep(ctx, o.Hold)
 	}()
 	stopTicker()
+	stopWatch()
 	if err != nil {
 		return sum, err
 	}
@@ -321,6 +327,46 @@ func (r *run) finish() {
 			s.BrokenReasons = append(s.BrokenReasons, fmt.Sprintf("conn %d (via %s) at t+%.2fs: %s", i, hc.server, hc.brokenAt.Sub(r.t0).Seconds(), hc.broken))
 		}
 	}
+}
+
+// watchVIP samples who holds the VIP every 2 ms and records the longest
+// spells with nobody and with both holding it.
+func (r *run) watchVIP() func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var absentSince, bothSince time.Time
+		var absent, both time.Duration
+		for {
+			select {
+			case <-done:
+				r.mu.Lock()
+				r.sum.VIPAbsentMS, r.sum.VIPBothMS = ms(absent), ms(both)
+				r.mu.Unlock()
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			h1, h2 := r.b.nodes[0].hasVIP(), r.b.nodes[1].hasVIP()
+			now := time.Now()
+			switch {
+			case !h1 && !h2 && absentSince.IsZero():
+				absentSince = now
+			case (h1 || h2) && !absentSince.IsZero():
+				absent = max(absent, now.Sub(absentSince))
+				absentSince = time.Time{}
+			}
+			switch {
+			case h1 && h2 && bothSince.IsZero():
+				bothSince = now
+			case !(h1 && h2) && !bothSince.IsZero():
+				both = max(both, now.Sub(bothSince))
+				bothSince = time.Time{}
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
 // ticker prints what the client sees every second until stopped.
@@ -498,4 +544,3 @@ func sleep(ctx context.Context, d time.Duration) error {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func msp(d time.Duration) *float64 { v := ms(d); return &v }
-

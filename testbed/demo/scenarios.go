@@ -72,16 +72,17 @@ func (r *run) lossOutsideWindow() {
 
 func powerLoss(ctx context.Context, r *run) error {
 	n1, n2 := r.b.nodes[0], r.b.nodes[1]
-	r.event("POWER LOSS on node1: its network interfaces vanish (with the VIP on them) and its directord is killed (kill -9), at once")
+	r.event("POWER LOSS on node1: its links go down and its directord is killed (kill -9), at once")
 	t0 := time.Now()
 	// Links first: a machine without power sends nothing, not even what a
-	// dying process might still flush. Deleting them (rather than setting
-	// them down) takes the VIP, the sync daemon's socket and the
-	// neighbours' carrier with them, as a machine switched off does.
-	if err := n1.deleteLinks("eth0", "hb0"); err != nil {
+	// dying process might still flush. Its neighbours see the carrier go.
+	if err := n1.setLinks(false, "eth0", "hb0"); err != nil {
 		return err
 	}
 	n1.signal(syscall.SIGKILL, 5*time.Second)
+	// A machine that is off holds nothing: its VIP, IPVS table and sync
+	// daemon go (unreachable already, behind links that are down).
+	n1.reboot(ctx)
 	d, ok := r.expectTakeover(ctx, t0)
 	r.window(t0, t0.Add(d))
 	if !ok {
