@@ -163,14 +163,11 @@ type Real struct {
 	// Check says in words what is checked.
 	Check string `json:"check,omitempty"`
 	// Since is when the server entered its health.
-	Since     time.Time     `json:"since"`
-	LastCheck time.Time     `json:"last_check"`
-	Latency   time.Duration `json:"latency_ns"`
-	Failures  int           `json:"failures"`
-	// LastFailure is the reason of the last failed check, kept after the
-	// server comes back so an operator can see why it went away.
-	LastFailure     string    `json:"last_failure,omitempty"`
-	LastFailureTime time.Time `json:"last_failure_time"`
+	Since     time.Time `json:"since"`
+	LastCheck time.Time `json:"last_check"`
+	// LastFailure is why the last check failed; empty once a check passes
+	// (lnoded keeps no history yet).
+	LastFailure string `json:"last_failure,omitempty"`
 }
 
 // Sync is the IPVS connection synchronisation daemon.
