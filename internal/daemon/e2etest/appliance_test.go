@@ -2,6 +2,7 @@ package e2etest
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -127,6 +128,13 @@ func TestAppliance(t *testing.T) {
 		}
 		if m2 := n2.metrics(); m2[`directord_group_held{group="IPaddr2::192.0.2.100/24/eth0",owner="node1"}`] != 0 || m2[`directord_ipvs_sync_master`] != 0 {
 			t.Error("node2's metrics say it holds the group or is the sync master")
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n1.pid())); err == nil {
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(l, "VmRSS:") || strings.HasPrefix(l, "Threads:") {
+					t.Logf("node1's daemon: %s", strings.Join(strings.Fields(l), " "))
+				}
+			}
 		}
 		// --kernel is ipvsadm -Ln byte for byte, daemon or not.
 		k, _, _ := n1.cli("status", "--kernel")
