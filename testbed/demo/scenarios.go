@@ -27,7 +27,7 @@ var scenarios = []scenarioDef{
 	{name: "power-loss", desc: "the active director loses power (seed 001 test 3): its links go down and its daemon dies at once; the standby takes over", run: powerLoss},
 	{name: "kill9", desc: "kill -9 of the active's daemon (seed 001 test 5): its VIP lingers until the watchdog reboots it; both hold the VIP meanwhile", run: kill9},
 	{name: "graceful", desc: "graceful stop of the active's daemon (SIGTERM) and its restart, auto_failback on (seed 001 test 1)", run: graceful},
-	{name: "standby", desc: "`directord standby` on the active (hb_standby): the VIP moves with no request lost", run: standby},
+	{name: "standby", desc: "`directord standby` on the active (hb_standby): a graceful handover (target: no request lost)", run: standby},
 	{name: "public-cut", desc: "the active's LAN cable is pulled; ipfail sees fewer ping nodes there and hands over (seed 001 test 2)", ipfail: true, run: publicCut},
 	{name: "split-brain", desc: "every link between the directors is cut (seed 001 test 4): BOTH take the VIP; then the links return", run: splitBrain},
 	{name: "hb-link-cut", desc: "the heartbeat cable is cut, the LAN still carries heartbeats: nothing moves", run: hbLinkCut},
