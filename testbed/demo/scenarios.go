@@ -42,9 +42,32 @@ func (r *run) expectTakeover(ctx context.Context, t0 time.Time) (time.Duration, 
 	if ok {
 		r.sum.TakeoverMS = msp(d)
 		r.event("VIP on node2 (%v after the event)", d.Round(time.Millisecond))
+		r.warmCheck(ctx, n2)
 	}
 	r.check(ok, "the standby takes the VIP over", "%v", d.Round(time.Millisecond))
 	return d, ok
+}
+
+// warmCheck records whether d's IPVS table is warm (no real server at weight
+// 0; all are up in these scenarios) as it takes the VIP: a node that takes
+// the VIP with a cold table refuses new connections until its checks pass.
+func (r *run) warmCheck(ctx context.Context, d *director) {
+	t, err := d.table(ctx)
+	if err != nil {
+		r.check(false, d.name+"'s table is warm when it takes the VIP", "%v", err)
+		return
+	}
+	zero, all := 0, 0
+	for _, vs := range t {
+		for _, dst := range vs.Destinations {
+			all++
+			if dst.Weight == 0 {
+				zero++
+			}
+		}
+	}
+	r.event("%s's IPVS table as it takes the VIP: %d of %d real servers at weight 0", d.name, zero, all)
+	r.check(all == 8 && zero == 0, d.name+"'s table is warm when it takes the VIP", "%d of %d real servers at weight 0 (8 expected, all up)", zero, all)
 }
 
 // window sets the disruption window: from t0 to end plus the client's SYN
@@ -142,6 +165,7 @@ func kill9(ctx context.Context, r *run) error {
 	if ok {
 		r.sum.FailbackMS = msp(fb)
 		r.event("VIP back on node1 alone (%v after its daemon started)", fb.Round(time.Millisecond))
+		r.warmCheck(ctx, n1)
 	}
 	r.check(ok, "auto_failback returns the VIP to node1 alone", "%v", fb.Round(time.Millisecond))
 	r.w1 = time.Now()
@@ -173,6 +197,7 @@ func graceful(ctx context.Context, r *run) error {
 	if ok {
 		r.sum.FailbackMS = msp(fb)
 		r.event("VIP back on node1 alone (%v after its daemon started)", fb.Round(time.Millisecond))
+		r.warmCheck(ctx, n1)
 	}
 	r.check(ok, "auto_failback returns the VIP to node1", "%v", fb.Round(time.Millisecond))
 	r.w1 = time.Now().Add(time.Second)
@@ -242,6 +267,9 @@ func publicCut(ctx context.Context, r *run) error {
 	if ok {
 		r.sum.FailbackMS = msp(fb)
 		r.event("VIP back on node1 (%v after the cable returned)", fb.Round(time.Millisecond))
+		// While its cable was out, node1's checks failed and quiescent
+		// set its real servers to weight 0.
+		r.warmCheck(ctx, n1)
 	}
 	r.check(ok, "the VIP returns to node1 when its ping node is back (auto_failback on)", "%v", fb.Round(time.Millisecond))
 	r.w1 = time.Now().Add(time.Second)
