@@ -91,7 +91,11 @@ func TestLdirectordChecksTheSameURL(t *testing.T) {
 			if strings.Contains(r.Request, "://") {
 				want.port = u.Port()
 			}
-			tab := runLdirectordStart(t, self, "http.cf", []byte(src))
+			realUp := func(tab *fakeTable) bool {
+				svc := tab.Services["127.0.0.2:8080 tcp"]
+				return svc != nil && svc.Reals[hostPort(r.Addr, r.Port)] != nil
+			}
+			tab := runLdirectordStart(t, self, "http.cf", []byte(src), realUp)
 			mu.Lock()
 			defer mu.Unlock()
 			if len(got) == 0 {

@@ -198,8 +198,8 @@ func TestLdirectordBuildsTheSameTable(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := runLdirectordStart(t, self, filepath.Base(f), src)
 			want := tableOf(cfg)
+			got := runLdirectordStart(t, self, filepath.Base(f), src, func(tab *fakeTable) bool { return cmp.Equal(want, tab.Services) })
 			if d := cmp.Diff(want, got.Services); d != "" {
 				t.Errorf("IPVS table (-lnoded +ldirectord):\n%s\nldirectord's commands:\n%s", d, strings.Join(got.Log, "\n"))
 			}
@@ -208,9 +208,12 @@ func TestLdirectordBuildsTheSameTable(t *testing.T) {
 }
 
 // runLdirectordStart runs "ldirectord -d FILE start" against the fake
-// ipvsadm until its command log has been quiet for a while, then kills it
-// (SIGKILL: a TERM would make it tear the table down first).
-func runLdirectordStart(t *testing.T, self, name string, src []byte) *fakeTable {
+// ipvsadm until ready accepts its table and the table has been quiet for a
+// second (or, failing that, until a generous deadline), then kills it
+// (SIGKILL: a TERM would make it tear the table down first). Waiting for
+// ready rather than for a quiet spell alone matters on a loaded machine,
+// where ldirectord's first checks can start seconds after its services.
+func runLdirectordStart(t *testing.T, self, name string, src []byte, ready func(*fakeTable) bool) *fakeTable {
 	t.Helper()
 	dir := t.TempDir()
 	cf := filepath.Join(dir, name)
@@ -226,7 +229,10 @@ func runLdirectordStart(t *testing.T, self, name string, src []byte) *fakeTable 
 	defer cancel()
 	cmd := exec.CommandContext(ctx, ldirectordPath, "-d", cf, "start")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), fakeIPVSADMEnv+"="+state)
+	// Under -race the stand-in (this test binary) would sleep 1 s at every
+	// exit (the race runtime's atexit_sleep_ms), which slows ldirectord's
+	// loop enough to change what it does; races are still reported.
+	cmd.Env = append(os.Environ(), fakeIPVSADMEnv+"="+state, "GORACE=atexit_sleep_ms=0 "+os.Getenv("GORACE"))
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
@@ -235,7 +241,8 @@ func runLdirectordStart(t *testing.T, self, name string, src []byte) *fakeTable 
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	var last []byte
-	quietSince := time.Now()
+	start := time.Now()
+	quietSince := start
 	for {
 		select {
 		case err := <-done:
@@ -247,10 +254,10 @@ func runLdirectordStart(t *testing.T, self, name string, src []byte) *fakeTable 
 			last, quietSince = cur, time.Now()
 			continue
 		}
-		if len(cur) > 0 && time.Since(quietSince) > 2*time.Second {
+		if len(cur) > 0 && time.Since(quietSince) > time.Second && ready(decodeFakeTable(cur)) {
 			break
 		}
-		if time.Since(quietSince) > 20*time.Second {
+		if time.Since(start) > 45*time.Second {
 			break
 		}
 	}
@@ -261,6 +268,16 @@ func runLdirectordStart(t *testing.T, self, name string, src []byte) *fakeTable 
 		t.Fatalf("fake ipvsadm state: %v\nldirectord output:\n%s", err, out.String())
 	}
 	if tab.Services == nil {
+		tab.Services = map[string]*fakeService{}
+	}
+	return &tab
+}
+
+// decodeFakeTable reads the fake ipvsadm's state; a torn or empty read is an
+// empty table (the caller polls again).
+func decodeFakeTable(data []byte) *fakeTable {
+	var tab fakeTable
+	if json.Unmarshal(data, &tab) != nil || tab.Services == nil {
 		tab.Services = map[string]*fakeService{}
 	}
 	return &tab
