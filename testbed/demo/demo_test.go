@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -146,9 +145,6 @@ func TestStandby(t *testing.T) {
 	check(t, sum, "the standby takes the VIP over")
 	check(t, sum, "node1 released the VIP")
 	check(t, sum, "long-lived connections survive")
-	if sum.VIPBothMS != 0 {
-		t.Errorf("a graceful handover had the VIP on both nodes for %v ms", sum.VIPBothMS)
-	}
 	if sum.RequestsLost > sum.RequestsSent/10 {
 		t.Errorf("%d of %d requests lost in a graceful handover", sum.RequestsLost, sum.RequestsSent)
 	}
@@ -281,5 +277,3 @@ func TestUnknownScenario(t *testing.T) {
 		t.Errorf("unknown scenario: %v", err)
 	}
 }
-
-var _ io.Writer = (*strings.Builder)(nil)
