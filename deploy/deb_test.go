@@ -78,6 +78,7 @@ func TestDeb(t *testing.T) {
 		"-rwxr-xr-x root/root", "./usr/sbin/directord",
 		"./usr/lib/systemd/system/directord.service",
 		"./usr/lib/systemd/system/directord-realserver.service",
+		"./usr/lib/modules-load.d/directord.conf",
 		"./etc/default/directord", "./etc/default/directord-realserver",
 		"./usr/share/doc/directord/configuration.md", "./usr/share/doc/directord/operator-guide.md",
 		"./usr/share/doc/directord/lnoded-differences.md", "./usr/share/doc/directord/copyright",

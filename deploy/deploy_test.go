@@ -342,3 +342,44 @@ func parseUnit(t *testing.T, path string) map[string][]string {
 	}
 	return keys
 }
+
+// TestModulesLoad holds the modules-load.d file to what the unit needs:
+// ProtectKernelModules=yes stops the kernel from autoloading ip_vs (and a
+// scheduler's module) on the daemon's first request, so every module the
+// shipped examples need must be loaded at boot.
+func TestModulesLoad(t *testing.T) {
+	unit := parseUnit(t, filepath.Join("systemd", "directord.service"))
+	if got := unit["Service.ProtectKernelModules"]; len(got) != 1 || got[0] != "yes" {
+		t.Skipf("ProtectKernelModules=%q: the kernel may autoload modules", got)
+	}
+	b, err := os.ReadFile(filepath.Join("modules-load", "directord.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded := map[string]bool{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") && !strings.HasPrefix(l, ";") {
+			loaded[l] = true
+		}
+	}
+	want := []string{"ip_vs"}
+	for _, dir := range []string{"examples/ha.d", "examples/directord"} {
+		b, err := os.ReadFile(filepath.Join(dir, "lnoded.cf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if s, ok := strings.CutPrefix(strings.TrimSpace(l), "scheduler="); ok {
+				want = append(want, "ip_vs_"+strings.TrimSpace(s))
+			}
+		}
+	}
+	if len(want) < 2 {
+		t.Fatal("the examples name no scheduler: the test reads the wrong files")
+	}
+	for _, m := range want {
+		if !loaded[m] {
+			t.Errorf("modules-load.d/directord.conf does not load %s, which the examples need", m)
+		}
+	}
+}

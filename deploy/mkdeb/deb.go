@@ -53,6 +53,7 @@ func (p *pkg) collect(root, binary string) error {
 	}{
 		{"deploy/systemd/directord.service", "/usr/lib/systemd/system/directord.service", 0o644, false},
 		{"deploy/systemd/directord-realserver.service", "/usr/lib/systemd/system/directord-realserver.service", 0o644, false},
+		{"deploy/modules-load/directord.conf", "/usr/lib/modules-load.d/directord.conf", 0o644, false},
 		{"deploy/default/directord", "/etc/default/directord", 0o644, true},
 		{"deploy/default/directord-realserver", "/etc/default/directord-realserver", 0o644, true},
 		{"docs/configuration.md", docDir + "/configuration.md", 0o644, false},
