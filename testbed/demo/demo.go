@@ -311,9 +311,9 @@ func (r *run) finish() {
 	if !r.w0.IsZero() && w1.IsZero() {
 		w1 = time.Now()
 	}
-	s.HTTP = tr.http.summary(r.w0, w1)
-	s.DNSUDP = tr.dnsUDP.summary(r.w0, w1)
-	s.DNSTCP = tr.dnsTCP.summary(r.w0, w1)
+	s.HTTP = tr.http.summary(r.t0, r.w0, w1)
+	s.DNSUDP = tr.dnsUDP.summary(r.t0, r.w0, w1)
+	s.DNSTCP = tr.dnsTCP.summary(r.t0, r.w0, w1)
 	for _, st := range []Stream{s.HTTP, s.DNSUDP, s.DNSTCP} {
 		s.RequestsSent += st.Sent
 		s.RequestsLost += st.Lost

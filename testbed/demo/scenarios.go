@@ -88,7 +88,7 @@ func (r *run) connectionChecks() {
 func (r *run) lossOutsideWindow() {
 	n := 0
 	for _, s := range []*stream{&r.tr.http, &r.tr.dnsUDP, &r.tr.dnsTCP} {
-		n += s.summary(r.w0, r.w1.Add(time.Hour)).LostOutsideWindow
+		n += s.summary(r.t0, r.w0, r.w1.Add(time.Hour)).LostOutsideWindow
 	}
 	r.check(n == 0, "requests lost only during the disruption", "%d lost before it", n)
 }

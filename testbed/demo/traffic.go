@@ -83,16 +83,31 @@ type Stream struct {
 	LostOutsideWindow int            `json:"lost_outside_window"`
 	AnsweredBy        map[string]int `json:"answered_by,omitempty"`
 	FirstError        string         `json:"first_error,omitempty"`
+	// Lost lists each lost request: sent and given up, in ms from the
+	// start of the traffic, and why.
+	LostRequests []LostRequest `json:"lost_requests,omitempty"`
 }
 
-func (s *stream) summary(w0, w1 time.Time) Stream {
+// LostRequest is one request that got no answer.
+type LostRequest struct {
+	SentMS   float64 `json:"sent_ms"`
+	GaveUpMS float64 `json:"gave_up_ms"`
+	Error    string  `json:"error"`
+}
+
+func (s *stream) summary(t0, w0, w1 time.Time) Stream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := Stream{Sent: s.sent, Lost: len(s.failures), LongestGapMS: ms(s.longest), AnsweredBy: s.by}
 	for _, f := range s.failures {
+		// An outage still on when the traffic stopped: no answer ends it.
+		if f.end.After(s.lastOK) && !s.lastOK.IsZero() {
+			out.LongestGapMS = max(out.LongestGapMS, ms(f.end.Sub(s.lastOK)))
+		}
 		if out.FirstError == "" {
 			out.FirstError = f.err
 		}
+		out.LostRequests = append(out.LostRequests, LostRequest{ms(f.start.Sub(t0)), ms(f.end.Sub(t0)), f.err})
 		if w0.IsZero() || f.end.Before(w0) || f.start.After(w1) {
 			out.LostOutsideWindow++
 		}
