@@ -321,6 +321,20 @@ func splitBrain(ctx context.Context, r *run) error {
 		r.event("one owner again: VIP on %s alone (%v after the links returned)", holder, heal.Round(time.Millisecond))
 	}
 	r.check(ok, "the pair resolves the double ownership once the links return", "VIP on %s after %v", holder, heal.Round(time.Millisecond))
+	// The client last heard node2's gratuitous ARP: unless the node that
+	// keeps the VIP announces it again, the client sends to node2, which
+	// no longer holds it, until its ARP entry expires.
+	healed := time.Now()
+	back, ok := waitFor(ctx, t1, settle, func() bool {
+		r.tr.http.mu.Lock()
+		defer r.tr.http.mu.Unlock()
+		return r.tr.http.lastOK.After(healed)
+	})
+	if ok {
+		r.event("the client's HTTP requests are answered again (%v after the links returned)", back.Round(time.Millisecond))
+	}
+	limit := 2 * time.Second
+	r.check(ok && back < heal+limit, "clients reach the VIP again within 2 s of the single owner", "answered again %v after the links returned, %v after one owner was left", back.Round(time.Millisecond), (back - heal).Round(time.Millisecond))
 	r.w1 = time.Now().Add(time.Second)
 	return nil
 }
