@@ -26,14 +26,17 @@ type Module struct {
 
 	poke chan struct{}
 
-	mu      sync.Mutex
-	plan    *plan
-	owned   map[ipvs.ServiceKey]bool // services to reconcile: the plan's, plus those of replaced plans not yet removed
-	readd   bool                     // the next reconcile re-adds quiescent real servers (start, reload)
-	maint   map[RealKey]time.Time    // real servers in maintenance, since when
-	fbState map[ipvs.ServiceKey]string
-	names   map[string][]string // reverse DNS names of real servers, for maintenancedir
-	running bool
+	mu         sync.Mutex
+	plan       *plan
+	owned      map[ipvs.ServiceKey]bool // services to reconcile: the plan's, plus those of replaced plans not yet removed
+	readd      bool                     // the next reconcile re-adds quiescent real servers (start, reload)
+	maint      map[RealKey]time.Time    // real servers in maintenance, since when
+	failed     map[RealKey]failure      // last failed check of each real server
+	detach     chan struct{}            // closed by Detach
+	detachOnce sync.Once
+	fbState    map[ipvs.ServiceKey]string
+	names      map[string][]string // reverse DNS names of real servers, for maintenancedir
+	running    bool
 }
 
 // Option tunes a Module.
@@ -79,6 +82,8 @@ func New(cfg *config.Config, h *ipvs.Handle, logger *slog.Logger, opts ...Option
 		owned:   maps.Clone(p.owned),
 		readd:   true,
 		maint:   map[RealKey]time.Time{},
+		failed:  map[RealKey]failure{},
+		detach:  make(chan struct{}),
 		fbState: map[ipvs.ServiceKey]string{},
 		names:   map[string][]string{},
 		opts:    options{shell: "/bin/sh"},
@@ -166,6 +171,9 @@ func (m *Module) onTransition(t checks.Transition) {
 	if i, ok := m.plan.byJob[t.ID]; ok {
 		r := m.plan.reals[i]
 		what = destString(r.key.Dest) + " (" + r.virtual.Protocol.String() + ":" + serviceString(r.key.Service) + ")"
+		if t.To == checks.Down {
+			m.failed[r.key] = failure{reason: reason(t.Result), at: t.Time}
+		}
 	}
 	m.mu.Unlock()
 	if what == "" {
@@ -191,10 +199,19 @@ func reason(r checks.Result) string {
 	return "check failed"
 }
 
+// Detach makes Run return without applying cleanstop: the checks stop and
+// the kernel's table is left exactly as it is, for a successor (a restarted
+// daemon) that adopts it. It may be called before or during Run, and more
+// than once; a module that has detached does not run again.
+func (m *Module) Detach() {
+	m.detachOnce.Do(func() { close(m.detach) })
+}
+
 // Run checks the real servers and programs IPVS until ctx ends. It then
 // stops the checks and applies cleanstop: with cleanstop=yes (the default)
 // the virtual services of the file are removed from the kernel, with
-// cleanstop=no they are left as they are. A Module runs once at a time.
+// cleanstop=no they are left as they are. After Detach it returns nil
+// leaving the table as it is instead. A Module runs once at a time.
 // Run returns nil after a clean stop.
 func (m *Module) Run(ctx context.Context) error {
 	m.mu.Lock()
@@ -204,6 +221,14 @@ func (m *Module) Run(ctx context.Context) error {
 	}
 	m.running = true
 	m.mu.Unlock()
+	select {
+	case <-m.detach:
+		m.mu.Lock()
+		m.running = false
+		m.mu.Unlock()
+		return nil
+	default:
+	}
 	defer func() {
 		m.mu.Lock()
 		m.running = false
@@ -249,6 +274,11 @@ func (m *Module) Run(ctx context.Context) error {
 			stopChecks()
 			wg.Wait()
 			return m.stop()
+		case <-m.detach:
+			stopChecks()
+			wg.Wait()
+			m.log.Info("Detached: IPVS table left as it is")
+			return nil
 		case <-m.poke:
 			tick.Reset(m.maintenanceInterval())
 			reconcile()

@@ -23,6 +23,21 @@ type RealState struct {
 	Since time.Time
 	// LastCheck is when the last check finished (zero before the first).
 	LastCheck time.Time
+	// Latency is how long the last check took.
+	Latency time.Duration
+	// Failures is how many checks in a row have failed (0 after a pass).
+	Failures int
+	// LastFailure and LastFailureAt are the reason and time of the last
+	// failed check, kept after the server recovers so that an operator can
+	// see why it went away.
+	LastFailure   string
+	LastFailureAt time.Time
+}
+
+// failure is a real server's last failed check.
+type failure struct {
+	reason string
+	at     time.Time
 }
 
 // State returns the state of every configured real server, in
@@ -50,8 +65,17 @@ func (m *Module) State() []RealState {
 		case checks.Down:
 			rs.Health = Down
 		}
+		rs.Latency, rs.Failures = st.Last.Latency, st.Failures
 		if !st.Last.Up && !st.LastTime.IsZero() {
 			rs.Reason = reason(st.Last)
+			// A failure that did not (yet) take the server down is seen
+			// here; those that did are recorded at the transition.
+			if f := m.failed[ri.key]; st.LastTime.After(f.at) {
+				m.failed[ri.key] = failure{reason: rs.Reason, at: st.LastTime}
+			}
+		}
+		if f, ok := m.failed[ri.key]; ok {
+			rs.LastFailure, rs.LastFailureAt = f.reason, f.at
 		}
 		if since, ok := m.maint[ri.key]; ok {
 			rs.Health, rs.Reason, rs.Since = Maintenance, "Server in maintenance", since

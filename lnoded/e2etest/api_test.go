@@ -214,3 +214,81 @@ virtual=192.0.2.100:81
 		t.Errorf("the refused service exists:\n%s", b.table())
 	}
 }
+
+// TestModuleHistoryAndDetach: a real server's last failure (reason, time),
+// consecutive failures and check latency are in State and the failure stays
+// after it recovers; Detach ends Run without cleanstop, leaving the table
+// for a successor, where cancelling would have purged it.
+func TestModuleHistoryAndDetach(t *testing.T) {
+	b := newBed(t)
+	flag := filepath.Join(b.dir, "healthy")
+	check := filepath.Join(b.dir, "check.sh")
+	if err := os.WriteFile(check, []byte("#!/bin/sh\n[ -e "+flag+" ]\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(context.Background(), "lnoded.cf", []byte(`checkinterval=1
+quiescent=no
+virtual=192.0.2.100:80
+	real=192.0.2.11:80 gate
+	checktype=external
+	checkcommand=`+check+`
+	scheduler=rr
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := lnoded.New(cfg, b.h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	state := func() lnoded.RealState { return m.State()[0] }
+	waitCond := func(what string, cond func(lnoded.RealState) bool) lnoded.RealState {
+		t.Helper()
+		for start := time.Now(); time.Since(start) < 15*time.Second; time.Sleep(50 * time.Millisecond) {
+			if s := state(); cond(s) {
+				return s
+			}
+		}
+		t.Fatalf("%s: state %+v", what, state())
+		return lnoded.RealState{}
+	}
+	down := waitCond("two failed checks in a row", func(s lnoded.RealState) bool { return s.Health == lnoded.Down && s.Failures >= 2 })
+	if down.LastFailure != "exit status 1" || down.LastFailureAt.IsZero() || down.Latency <= 0 {
+		t.Errorf("down: last failure %q at %v, latency %v", down.LastFailure, down.LastFailureAt, down.Latency)
+	}
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up := waitCond("recovered", func(s lnoded.RealState) bool { return s.Health == lnoded.Up })
+	if up.Failures != 0 || up.Reason != "" || up.LastFailure != "exit status 1" || up.LastFailureAt.Before(down.LastFailureAt) || up.Latency <= 0 {
+		t.Errorf("after recovery: %+v; want the failure kept, no current reason, 0 failures", up)
+	}
+	b.waitFor("-t 192.0.2.100:80", "-t 192.0.2.100:80 rr | 192.0.2.11:80 w1", 5*time.Second)
+
+	table := b.table()
+	m.Detach()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Run after Detach: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after Detach")
+	}
+	if got := b.table(); got != table {
+		t.Errorf("Detach changed the table (cleanstop?):\nbefore %s\nafter  %s", table, got)
+	}
+	// A detached module does not run again (and so cannot purge either).
+	cancel()
+	if err := m.Run(context.Background()); err != nil {
+		t.Errorf("Run after Detach: %v", err)
+	}
+	if got := b.table(); got != table {
+		t.Errorf("a second Run after Detach changed the table:\n%s", got)
+	}
+	b.h.Flush(context.Background())
+}
