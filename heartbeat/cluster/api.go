@@ -113,6 +113,46 @@ type Config struct {
 	// OnEvent, when set, is called from the engine's goroutine for every
 	// Event; it must not block.
 	OnEvent func(Event)
+	// Resume, when set, continues a node that Detach ended: same
+	// generation, the next sequence number, its groups held (Acquire is
+	// called for each and must adopt what runs), status active at once and
+	// no start-up exchange. The peer sees only a gap in heartbeats, which
+	// must be shorter than the deadtime. A Resume for another node or for a
+	// generation that is no longer the one in StateDir is ignored (logged)
+	// and the node starts afresh.
+	Resume *Resume
+}
+
+// Resume is what a detached engine hands to its successor (Engine.Detach,
+// Config.Resume) so that a daemon restart is invisible to the peer. It
+// marshals to JSON for a daemon that writes it to disk across an exec or a
+// new process.
+type Resume struct {
+	Node       string    `json:"node"`
+	UUID       wire.UUID `json:"uuid"`
+	Generation uint64    `json:"generation"`
+	// NextSeq is the sequence number the successor sends first; the peer
+	// expects it next, so it sees no gap and no restart.
+	NextSeq uint64 `json:"next_seq"`
+	// Held are the groups this node held, in file order.
+	Held []string `json:"held"`
+	// NeedsFailback: foreign groups held are to go back to their owner
+	// once it is stable (auto_failback on).
+	NeedsFailback bool `json:"needs_failback,omitempty"`
+	// The peer as this node knew it.
+	PeerStatus     string        `json:"peer_status,omitempty"`
+	PeerUUID       wire.UUID     `json:"peer_uuid"`
+	PeerGeneration uint64        `json:"peer_generation,omitempty"`
+	PeerLastSeq    uint64        `json:"peer_last_seq,omitempty"`
+	PeerDeadTime   time.Duration `json:"peer_deadtime,omitempty"`
+	PeerHolding    string        `json:"peer_holding,omitempty"`
+	// ipfail: the ping nodes and groups up, and both counts.
+	PingUp        []string `json:"ping_up,omitempty"`
+	PingCount     int      `json:"ping_count,omitempty"`
+	PeerPingCount int      `json:"peer_ping_count,omitempty"`
+	PeerPingKnown bool     `json:"peer_ping_known,omitempty"`
+	// At is when the engine detached.
+	At time.Time `json:"at"`
 }
 
 // Kind is the argument of hb_standby and hb_takeover: which groups a

@@ -54,9 +54,10 @@ type Engine struct {
 }
 
 type request struct {
-	kind string // "standby", "takeover", "stop"
-	arg  Kind
-	errc chan error
+	kind   string // "standby", "takeover", "stop", "detach"
+	arg    Kind
+	errc   chan error
+	resume *Resume // filled in by a detach
 }
 
 type systemClock struct{}
@@ -175,8 +176,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	gen, err := state.NextGeneration(filepath.Join(e.cfg.StateDir, state.GenerationFile), e.clk.Now)
-	if err != nil {
+	resume := e.usableResume(uuid)
+	var gen uint64
+	if resume != nil {
+		gen = resume.Generation
+	} else if gen, err = state.NextGeneration(filepath.Join(e.cfg.StateDir, state.GenerationFile), e.clk.Now); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
 
@@ -209,7 +213,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		links = append(links, l)
 	}
 
-	n := newNode(e, uuid, gen, links)
+	n := newNode(e, uuid, gen, links, resume)
 	in := make(chan inbound, 64)
 	for i, l := range links {
 		wg.Add(1)
@@ -246,6 +250,36 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 
 	return n.loop(ctx, in, spawn, pings)
+}
+
+// usableResume returns cfg.Resume when this node can continue it: the same
+// node and uuid, and the generation still the one on disk (a start since
+// then announced a newer one, which the peer would take the old one's
+// messages as replays of).
+func (e *Engine) usableResume(uuid wire.UUID) *Resume {
+	r := e.cfg.Resume
+	if r == nil {
+		return nil
+	}
+	why := ""
+	gen, err := state.Generation(filepath.Join(e.cfg.StateDir, state.GenerationFile))
+	switch {
+	case wire.NodeName(r.Node) != e.cfg.Node:
+		why = fmt.Sprintf("it is node %s's", r.Node)
+	case r.UUID != uuid:
+		why = "the node's uuid changed"
+	case err != nil:
+		why = err.Error()
+	case gen != r.Generation:
+		why = fmt.Sprintf("generation %d is no longer the current one (%d)", r.Generation, gen)
+	case r.NextSeq == 0:
+		why = "no sequence number"
+	}
+	if why != "" {
+		e.log.Warn("not resuming the previous engine: "+why+"; starting afresh (the peer sees a restart)", "generation", r.Generation)
+		return nil
+	}
+	return r
 }
 
 type inbound struct {
@@ -340,6 +374,25 @@ func (e *Engine) do(ctx context.Context, r request) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// Detach ends Run without a word to the peer and without releasing
+// anything, and returns what a successor engine needs (Config.Resume) to
+// carry on as this node: the peer then sees only a gap in heartbeats. It
+// waits until no resource transition or standby handshake is under way
+// (bounded by ctx) and refuses while the node is still starting up or
+// shutting down. The successor must start within the deadtime.
+func (e *Engine) Detach(ctx context.Context) (Resume, error) {
+	var r Resume
+	if err := e.do(ctx, request{kind: "detach", resume: &r}); err != nil {
+		return Resume{}, err
+	}
+	select {
+	case <-e.done:
+		return r, nil
+	case <-ctx.Done():
+		return Resume{}, ctx.Err()
 	}
 }
 

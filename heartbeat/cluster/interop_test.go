@@ -367,3 +367,48 @@ func TestHeartbeatInteropLateHeartbeat(t *testing.T) {
 		t.Errorf("snapshot: late %d, peer deadtime %v", s.Peer.Late, s.Peer.DeadTime)
 	}
 }
+
+// TestHeartbeatInteropDetachResume: our engine detaches and a new one
+// resumes it (same generation, sequence continued) within heartbeat's view
+// of our deadtime: Heartbeat 3.0.6 logs no restart and no death, takes
+// nothing, and keeps accepting our messages (our standby then moves our
+// group to it). What it sent during the gap is asked for again.
+func TestHeartbeatInteropDetachResume(t *testing.T) {
+	p, rn, ours := interopPair(t, hacf.FailbackOn, nil)
+	waitFor(t, interopWait, "cold start", interopSettled(rn, ours))
+	time.Sleep(time.Second) // past heartbeat's own settling
+	vips := rn.vipLog()
+
+	ctx, cancel := context.WithTimeout(context.Background(), interopWait)
+	defer cancel()
+	r, err := ours.e.Detach(ctx)
+	if err != nil {
+		t.Fatalf("Detach: %v", err)
+	}
+	detached := time.Now()
+	cfg := ourConfig(t, p, "b", ourFast, hacf.FailbackOn, interopKey)
+	cfg.StateDir = ours.dir
+	cfg.Resume = &r
+	time.Sleep(300 * time.Millisecond) // a restart's gap; deadtime is 1 s
+	ours2 := startOurs(t, p.hB, cfg, nil)
+	waitFor(t, interopWait, "the resumed node to hold its group", func() bool { return ours2.res.holds(gB) && ours2.e.State().Stable })
+	t.Logf("resumed %v after the detach", time.Since(detached).Round(time.Millisecond))
+	time.Sleep(3 * time.Second) // three of heartbeat's deadtimes
+
+	log := rn.log()
+	for _, bad := range []string{"Heartbeat restart on node nodeb", "nodeb: is dead", "Link nodeb:hb0 dead", "replay", "Both machines own"} {
+		if strings.Contains(log, bad) {
+			t.Errorf("heartbeat logged %q:\n%s", bad, filterLog(log))
+		}
+	}
+	if rn.vipLog() != vips || rn.holds(gB) {
+		t.Errorf("heartbeat moved resources: %s", rn.vipLog())
+	}
+	if st := rn.statusOf("nodeb"); st != "active" {
+		t.Errorf("cl_status nodestatus nodeb = %q", st)
+	}
+	// Heartbeat still processes our (resumed) sequence: a standby goes
+	// through.
+	retry(t, func() error { return ours2.e.Standby(ctx, Local) })
+	waitFor(t, interopWait, "heartbeat to take our group on our standby", func() bool { return rn.holds(gB) && !ours2.res.holds(gB) })
+}

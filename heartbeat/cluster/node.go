@@ -169,15 +169,20 @@ type node struct {
 	lastAuthLog time.Time
 	stonithAt   time.Time
 	stopped     bool
+	detachReq   *request
 }
 
-func newNode(e *Engine, uuid wire.UUID, gen uint64, links []link) *node {
+func newNode(e *Engine, uuid wire.UUID, gen uint64, links []link, resume *Resume) *node {
 	n := &node{
 		e: e, log: e.log, cfg: &e.cfg, t: e.cfg.Timing,
 		self: e.cfg.Node, peer: e.cfg.Peers[0], uuid: uuid, gen: gen, links: links,
 		status: StatusUp, pLinks: make([]peerLink, len(links)), track: seqtrack.New(),
 		held: map[string]time.Time{}, ipReq: map[string]time.Time{}, pingLast: map[string]time.Time{}, pingUp: map[string]bool{},
 		ackOffset: randOffset(), start: e.clk.Now(),
+	}
+	opts := []proto.StamperOption{proto.WithClock(e.clk.Now)}
+	if resume != nil {
+		opts = append(opts, proto.WithFirstSeq(resume.NextSeq))
 	}
 	n.st = proto.NewStamper(proto.Identity{Name: n.self, UUID: uuid, Generation: gen, TTL: e.cfg.HopFudge + 2},
 		func(dest string) (wire.UUID, bool) {
@@ -188,8 +193,117 @@ func newNode(e *Engine, uuid wire.UUID, gen uint64, links []link) *node {
 				return n.uuid, true
 			}
 			return wire.UUID{}, false
-		}, proto.WithClock(e.clk.Now))
+		}, opts...)
+	if resume != nil {
+		n.resumeFrom(resume)
+	}
 	return n
+}
+
+// resumeFrom makes the node the one that detached: active, stable, the peer
+// as it was known, and the groups it held adopted (Acquire) before anything
+// else runs. Nothing is sent that the peer would not expect from a node
+// that merely paused.
+func (n *node) resumeFrom(r *Resume) {
+	now := n.now()
+	n.status = StatusActive
+	n.commUp = true
+	n.rs = rStable
+	n.otherStable = true
+	n.restarted = true
+	n.needsFailback = r.NeedsFailback
+	n.pUUID = r.PeerUUID
+	n.pDT = r.PeerDeadTime
+	n.pStatus = r.PeerStatus
+	n.otherHolds, _ = rscBits(r.PeerHolding)
+	if r.PeerGeneration != 0 {
+		n.track = seqtrack.Resume(r.PeerGeneration, r.PeerLastSeq)
+	}
+	if r.PeerStatus != "" {
+		// The peer was known: its silence from now on counts towards its
+		// death as before, and its links start up (no "Link up" events for
+		// links that never went down).
+		n.pHeard, n.pLast = true, now
+		if r.PeerStatus == StatusDead {
+			n.pDead = true
+			n.track.MarkDead()
+		} else {
+			for i := range n.pLinks {
+				n.pLinks[i] = peerLink{up: true, lastHeard: now}
+			}
+		}
+	}
+	for _, h := range r.PingUp {
+		n.pingLast[h], n.pingUp[h] = now, true
+	}
+	n.pingCount, n.peerPingCount, n.peerPingKnown = r.PingCount, r.PeerPingCount, r.PeerPingKnown
+	want := map[string]bool{}
+	for _, g := range r.Held {
+		want[g] = true
+	}
+	var groups []Group
+	for _, g := range n.cfg.Groups {
+		if want[g.Name] {
+			groups = append(groups, g)
+			if g.Owner == n.self {
+				n.iHold |= rscLocal
+			} else {
+				n.iHold |= rscForeign
+			}
+		}
+	}
+	n.log.Info("heartbeat engine resuming a detached node: same generation, sequence continued", "generation", n.gen, "next_seq", r.NextSeq, "held", r.Held, "peer", r.PeerStatus)
+	n.queue = append(n.queue, n.groupsJob("resume", true, func() []Group { return groups }, "resumed after a restart", func() {
+		missing := false
+		for _, g := range groups {
+			if _, ok := n.held[g.Name]; !ok {
+				missing = true
+			}
+		}
+		if missing {
+			// Tell the peer what is really held, so that it does not count
+			// on a group this node could not adopt.
+			n.iHold = rscNone
+			for _, g := range groups {
+				if _, ok := n.held[g.Name]; ok {
+					if g.Owner == n.self {
+						n.iHold |= rscLocal
+					} else {
+						n.iHold |= rscForeign
+					}
+				}
+			}
+			n.log.Error("not every group held before the restart could be adopted", "held", n.holding())
+			n.sendHeld(true, "")
+		}
+	}))
+}
+
+// resumeState is what a successor needs to continue this node.
+func (n *node) resumeState() Resume {
+	r := Resume{
+		Node: n.self, UUID: n.uuid, Generation: n.gen, NextSeq: n.st.Next(), NeedsFailback: n.needsFailback,
+		PeerStatus: n.pStatus, PeerUUID: n.pUUID, PeerGeneration: n.track.Generation(), PeerDeadTime: n.pDT,
+		PeerHolding: rscName(n.otherHolds), PingCount: n.pingCount, PeerPingCount: n.peerPingCount,
+		PeerPingKnown: n.peerPingKnown, At: n.now(),
+	}
+	if n.pDead {
+		r.PeerStatus = StatusDead
+	}
+	if last, ok := n.track.LastSeq(); ok {
+		r.PeerLastSeq = last
+	}
+	for _, g := range n.cfg.Groups {
+		if _, ok := n.held[g.Name]; ok {
+			r.Held = append(r.Held, g.Name)
+		}
+	}
+	for _, h := range n.pingHosts() {
+		if n.pingUp[h] {
+			r.PingUp = append(r.PingUp, h)
+		}
+	}
+	return r
 }
 
 func (n *node) now() time.Time { return n.e.clk.Now() }
@@ -229,6 +343,7 @@ func (n *node) loop(ctx context.Context, in <-chan inbound, spawn func(func()), 
 		n.drainOwn()
 		n.maybeShutdown()
 		n.drainOwn()
+		n.maybeDetach()
 		n.publish()
 		if n.stopped {
 			return nil

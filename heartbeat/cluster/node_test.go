@@ -86,7 +86,7 @@ func newHarness(t *testing.T, nlinks int, ours Timing) *harness {
 		h.links = append(h.links, l)
 		links = append(links, l)
 	}
-	h.n = newNode(e, wire.UUID{1}, 7, links)
+	h.n = newNode(e, wire.UUID{1}, 7, links, nil)
 	h.peer = proto.NewStamper(proto.Identity{Name: "nodeb", UUID: wire.UUID{2}, Generation: 9, TTL: 3}, nil, proto.WithClock(clk.Now))
 	return h
 }

@@ -589,9 +589,36 @@ func (n *node) request(r request) {
 			n.log.Warn("Shutdown delayed until current resource activity finishes.")
 		}
 		n.maybeShutdown()
+	case "detach":
+		switch {
+		case n.stopReq != nil || n.shuttingDown:
+			r.errc <- errors.New("cluster: detach refused: shutting down")
+			return
+		case n.detachReq != nil:
+			r.errc <- errors.New("cluster: already detaching")
+			return
+		case !n.commUp:
+			r.errc <- errors.New("cluster: detach refused: still starting up (initdead), retry")
+			return
+		}
+		n.detachReq = &r
+		n.maybeDetach()
 	default:
 		r.errc <- fmt.Errorf("cluster: unknown request %q", r.kind)
 	}
+}
+
+// maybeDetach ends the loop for a requested Detach once no transition is
+// under way, with nothing sent: the successor continues this node.
+func (n *node) maybeDetach() {
+	if n.detachReq == nil || n.stopped || !n.idle() || n.rs != rStable {
+		return
+	}
+	*n.detachReq.resume = n.resumeState()
+	n.log.Info("heartbeat engine detached: nothing released, nothing said to the peer", "generation", n.gen, "next_seq", n.detachReq.resume.NextSeq, "held", n.detachReq.resume.Held)
+	n.stopped = true
+	n.detachReq.errc <- nil
+	n.detachReq = nil
 }
 
 // idle reports that no resource work or standby handshake is under way.

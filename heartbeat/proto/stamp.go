@@ -136,3 +136,11 @@ func setBinary(m *wire.Message, name string, v []byte) {
 	}
 	m.AddBinary(name, v)
 }
+
+// Next returns the sequence number the next sequenced message will carry,
+// for a node that hands its identity to a successor (a restart in place).
+func (s *Stamper) Next() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seq
+}

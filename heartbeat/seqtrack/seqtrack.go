@@ -271,3 +271,12 @@ func (t *Tracker) forget(seq uint64) bool {
 	}
 	return false
 }
+
+// Resume returns a tracker that continues where another left off: the
+// peer's generation and the highest sequence number seen, as Generation and
+// LastSeq reported them. A restarted node that resumes its predecessor's
+// tracker asks for what the peer sent in between instead of accepting any
+// sequence number as a first contact.
+func Resume(generation, lastSeq uint64) *Tracker {
+	return &Tracker{generation: generation, lastSeq: lastSeq, haveSeq: lastSeq > 0, statusSeq: lastSeq}
+}

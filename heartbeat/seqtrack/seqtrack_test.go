@@ -205,3 +205,19 @@ func FuzzObserve(f *testing.F) {
 		}
 	})
 }
+
+// TestResume: a tracker resumed from another's generation and last seq
+// takes the next seq as new, asks for a gap, and treats the same
+// generation as no restart.
+func TestResume(t *testing.T) {
+	tr := New()
+	tr.Observe(status(9, 7), true)
+	last, _ := tr.LastSeq()
+	r := Resume(tr.Generation(), last)
+	run(t, r, []step{
+		{status(9, 7), true, Result{Verdict: Duplicate, Seq: 9}},
+		{status(12, 7), true, Result{Verdict: Deliver, Seq: 12, Request: &Range{10, 11}}},
+		{status(10, 7), true, Result{Verdict: Deliver, Seq: 10, Recovered: true}},
+		{status(3, 6), true, Result{Verdict: Replay, Seq: 3}},
+	})
+}

@@ -82,6 +82,20 @@ func NextGeneration(path string, now func() time.Time) (uint64, error) {
 	return gen, nil
 }
 
+// Generation returns the generation stored at path without changing it, for
+// a node that resumes the generation it already announced.
+func Generation(path string) (uint64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	g, err := strconv.ParseUint(string(bytes.TrimSpace(b)), 10, 64)
+	if err != nil || g == 0 {
+		return 0, fmt.Errorf("%s: bad generation %q", path, bytes.TrimSpace(b))
+	}
+	return g, nil
+}
+
 // writeAtomic replaces path with data, durably: a crash leaves either the
 // old or the new content.
 func writeAtomic(path string, data []byte) error {

@@ -64,3 +64,19 @@ func TestGeneration(t *testing.T) {
 		t.Errorf("temporary files left: %v", entries)
 	}
 }
+
+func TestGenerationReadsWithoutChanging(t *testing.T) {
+	p := filepath.Join(t.TempDir(), GenerationFile)
+	if _, err := Generation(p); err == nil {
+		t.Error("no file: no error")
+	}
+	g, err := NextGeneration(p, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if got, err := Generation(p); err != nil || got != g {
+			t.Fatalf("Generation = %d, %v; want %d", got, err, g)
+		}
+	}
+}
