@@ -122,7 +122,7 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 			case syscall.SIGUSR1:
 				logger.Info("Received " + s.String() + ": restarting in place")
 				reexec = true
-				d.Detach()
+				d.DetachForReexec()
 			case syscall.SIGUSR2:
 				d.Detach()
 			default:

@@ -153,8 +153,18 @@ func checkText(r control.Real) string {
 	if !r.Since.IsZero() {
 		s += " since " + r.Since.Format("15:04:05")
 	}
-	if r.LastFailure != "" && r.Health != "up" {
+	switch {
+	case r.LastFailure != "" && r.Health != "up":
 		s += ": " + r.LastFailure
+		if r.Failures > 1 {
+			s += fmt.Sprintf(" (%d checks in a row)", r.Failures)
+		}
+	case r.LastFailure != "":
+		// Kept after recovery: why it last went away.
+		s += ", last failure " + r.LastFailureTime.Format("15:04:05") + ": " + r.LastFailure
+	}
+	if r.Latency > 0 {
+		s += ", check " + r.Latency.Round(time.Microsecond*100).String()
 	}
 	return s
 }

@@ -26,8 +26,9 @@ func sampleStatus(now time.Time) *control.Status {
 		Groups: []control.Group{{Name: "IPaddr2::192.0.2.100/24/eth0", Owner: "node1", State: "running", Since: now.Add(-time.Minute),
 			Resources: []control.Resource{{Name: "IPaddr2::192.0.2.100/24/eth0", Kind: "vip", State: "running"}, {Name: "lnoded::lnoded.cf", Kind: "lnoded", State: "running"}}}},
 		Reals: []control.Real{
-			{Service: svc.Key(), Addr: netip.MustParseAddr("198.51.100.10"), Port: 80, Health: "up", Since: now.Add(-time.Minute)},
-			{Service: svc.Key(), Addr: netip.MustParseAddr("198.51.100.11"), Port: 80, Health: "down", Since: now.Add(-time.Minute), LastFailure: "connection refused"},
+			{Service: svc.Key(), Addr: netip.MustParseAddr("198.51.100.10"), Port: 80, Health: "up", Since: now.Add(-time.Minute),
+				Latency: 2345 * time.Microsecond, LastFailure: "HTTP 503", LastFailureTime: now.Add(-61 * time.Second)},
+			{Service: svc.Key(), Addr: netip.MustParseAddr("198.51.100.11"), Port: 80, Health: "down", Since: now.Add(-time.Minute), LastFailure: "connection refused", Failures: 3},
 			{Service: svc.Key(), Addr: netip.MustParseAddr("198.51.100.12"), Port: 80, Health: "down", LastFailure: "timeout"},
 		},
 		Sync: control.Sync{Enabled: true, State: "master", Interface: "hb0", SyncID: 7},
@@ -88,8 +89,12 @@ func TestDaemonStatusView(t *testing.T) {
 			t.Fatalf("table line %d differs from ipvsadm's layout:\n got %q\nwant %q", i, stripped[min(i, len(stripped)-1)], want[i])
 		}
 	}
-	if !strings.Contains(out, "198.51.100.11:80             Route   0      0          0           down since 11:59:00: connection refused") {
+	if !strings.Contains(out, "198.51.100.11:80             Route   0      0          0           down since 11:59:00: connection refused (3 checks in a row)\n") {
 		t.Errorf("the down real server's line lacks its reason:\n%s", out)
+	}
+	// A recovered server keeps its last failure; the check's latency shows.
+	if !strings.Contains(out, "up since 11:59:00, last failure 11:58:59: HTTP 503, check 2.3ms\n") {
+		t.Errorf("the recovered real server's line lacks its last failure or latency:\n%s", out)
 	}
 }
 

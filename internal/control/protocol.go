@@ -165,9 +165,14 @@ type Real struct {
 	// Since is when the server entered its health.
 	Since     time.Time `json:"since"`
 	LastCheck time.Time `json:"last_check"`
-	// LastFailure is why the last check failed; empty once a check passes
-	// (lnoded keeps no history yet).
-	LastFailure string `json:"last_failure,omitempty"`
+	// Latency is how long the last check took.
+	Latency time.Duration `json:"latency_ns"`
+	// Failures is how many checks in a row have failed (0 after a pass).
+	Failures int `json:"failures"`
+	// LastFailure is the reason of the last failed check, kept after the
+	// server comes back so that an operator can see why it went away.
+	LastFailure     string    `json:"last_failure,omitempty"`
+	LastFailureTime time.Time `json:"last_failure_time"`
 }
 
 // Sync is the IPVS connection synchronisation daemon.

@@ -12,9 +12,11 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -99,8 +101,15 @@ type Daemon struct {
 	reloadMu sync.Mutex
 	detach   chan struct{}
 	detached atomic.Bool
-	modWG    sync.WaitGroup
+	// reexec: the detach is for a restart in place (SIGUSR1), which
+	// systemd is told is a reload, not a stop.
+	reexec atomic.Bool
+	modWG  sync.WaitGroup
 }
+
+// resumeFile, in the state directory, carries the heartbeat engine's state
+// from a detached daemon to the next one (cluster.Resume, JSON).
+const resumeFile = "resume.json"
 
 // module is one lnoded.cf's module and the goroutine that runs it.
 type module struct {
@@ -294,13 +303,87 @@ func lnodedFiles(c *config.Config) []*config.Lnoded {
 }
 
 // Detach makes Run return without releasing anything: VIPs, the IPVS table
-// and the sync daemon stay as they are and the peer is told nothing, so that
-// a new daemon started within the deadtime adopts them with no failover.
-// The watchdog is disarmed with the magic close.
+// (the lnoded modules end without cleanstop) and the sync daemon stay as they
+// are and the peer is told nothing. The heartbeat engine's state (generation,
+// next sequence number, groups held) is written to the state directory, so
+// that a new daemon started within the deadtime resumes it: the peer, a real
+// Heartbeat too, sees only a gap in heartbeats, and nothing fails over. The
+// watchdog is disarmed with the magic close.
 func (d *Daemon) Detach() {
 	if d.detached.CompareAndSwap(false, true) {
 		close(d.detach)
 	}
+}
+
+// DetachForReexec is Detach for a restart in place (the same pid execs the
+// binary again): systemd is told the service is reloading, not stopping.
+func (d *Daemon) DetachForReexec() {
+	d.reexec.Store(true)
+	d.Detach()
+}
+
+// takeResume returns the engine state a detached predecessor left, if it is
+// younger than the deadtime (older, the peer has declared this node dead or
+// is about to, and a normal start is right). The file is used once: it is
+// removed before it is read, so that a later start never resumes it.
+func (d *Daemon) takeResume() *cluster.Resume {
+	p := filepath.Join(d.stateDir(), resumeFile)
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if rerr := os.Remove(p); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		d.log.Error("ERROR: removing "+p+": "+rerr.Error(), "err", rerr)
+	}
+	if err != nil {
+		d.log.Warn("cannot read the previous daemon's heartbeat state; starting afresh (the peer sees a restart)", "err", err)
+		return nil
+	}
+	var r cluster.Resume
+	if err := json.Unmarshal(b, &r); err != nil {
+		d.log.Warn("bad heartbeat state file "+p+"; starting afresh (the peer sees a restart)", "err", err)
+		return nil
+	}
+	age := time.Since(r.At)
+	if age < 0 || age >= d.cfg.Cluster.DeadTime {
+		d.log.Warn(fmt.Sprintf("the previous daemon detached %v ago, not within the deadtime %v: starting afresh (the peer sees a restart)", age.Round(time.Millisecond), d.cfg.Cluster.DeadTime))
+		return nil
+	}
+	d.log.Info(fmt.Sprintf("Resuming the previous daemon's heartbeat (detached %v ago): generation %d, groups held %v", age.Round(time.Millisecond), r.Generation, r.Held))
+	return &r
+}
+
+// saveResume writes r for the next daemon: atomically (a reader sees all
+// of it or nothing) and readable by root only.
+func (d *Daemon) saveResume(r cluster.Resume) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("heartbeat state: %w", err)
+	}
+	dir := d.stateDir()
+	f, err := os.CreateTemp(dir, "."+resumeFile+".*")
+	if err != nil {
+		return fmt.Errorf("heartbeat state: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after the rename
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, resumeFile))
+	}
+	if err != nil {
+		return fmt.Errorf("heartbeat state: %w", err)
+	}
+	return nil
 }
 
 // Run runs the daemon until ctx ends, then stops gracefully: the engine
@@ -336,6 +419,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.closeWatchdog()
 		return err
 	}
+	cc.Resume = d.takeResume()
 	eng, err := cluster.New(cc, d.runner)
 	if err != nil {
 		d.closeWatchdog()
@@ -427,22 +511,40 @@ func (d *Daemon) Run(ctx context.Context) error {
 				}
 			}
 		case <-d.detach:
-			d.opts.Notify.Stopping()
-			d.log.Info("Detaching: leaving VIPs, IPVS and the sync daemon as they are for the next directord")
-			crash()
-			if engDone != nil {
-				<-engDone
+			if d.reexec.Load() {
+				d.opts.Notify.Reloading()
+			} else {
+				d.opts.Notify.Stopping()
 			}
+			d.log.Info("Detaching: leaving VIPs, IPVS and the sync daemon as they are for the next directord")
+			// Half the deadtime for a transition under way to finish: the
+			// next daemon needs the rest to start.
+			dctx, cancel := context.WithTimeout(context.Background(), d.cfg.Cluster.DeadTime/2)
+			r, err := eng.Detach(dctx)
+			cancel()
+			if err == nil {
+				err = d.saveResume(r)
+			}
+			if err != nil {
+				d.log.Error("ERROR: cannot hand the heartbeat state over: "+err.Error()+"; the peer will see a restart", "err", err)
+				crash()
+			}
+			<-engDone
 			for _, g := range d.runner.Groups() {
 				g.close()
 			}
-			// The lnoded modules keep running until the process exits or
-			// execs: ending their Run would apply cleanstop and purge the
-			// table the next daemon is to adopt (lnoded has no way to stop
-			// without it yet).
+			d.mu.Lock()
+			for _, mod := range d.mods {
+				mod.m.Detach()
+			}
+			d.mu.Unlock()
+			d.modWG.Wait()
 			stopBG()
 			bgWG.Wait()
 			d.closeWatchdog()
+			if err == nil {
+				d.log.Info(fmt.Sprintf("Detached: heartbeat generation %d, next seq %d, groups held %v; start directord within %v", r.Generation, r.NextSeq, r.Held, d.cfg.Cluster.DeadTime))
+			}
 			return nil
 		case <-ctx.Done():
 			return d.shutdown(eng, engDone, stopBG, &bgWG)
@@ -685,7 +787,7 @@ func (d *Daemon) Status(ctx context.Context) (*control.Status, error) {
 			st.Reals = append(st.Reals, control.Real{
 				Service: r.Key.Service, Addr: r.Key.Dest.Addr, Port: r.Key.Dest.Port,
 				Health: r.Health.String(), Check: r.Check, Since: r.Since, LastCheck: r.LastCheck,
-				LastFailure: r.Reason,
+				Latency: r.Latency, Failures: r.Failures, LastFailure: r.LastFailure, LastFailureTime: r.LastFailureAt,
 			})
 		}
 	}

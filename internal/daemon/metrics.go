@@ -29,24 +29,27 @@ type metrics struct {
 }
 
 var (
-	descNodeState   = prometheus.NewDesc("directord_node_state", "This node's heartbeat status (1 for the current one).", []string{"state"}, nil)
-	descHolding     = prometheus.NewDesc("directord_group_held", "Whether this node holds the resource group (1) or not (0).", []string{"group", "owner"}, nil)
-	descTransitions = prometheus.NewDesc("directord_transitions_total", "Resource group starts and stops carried out by this node.", nil, nil)
-	descPeer        = prometheus.NewDesc("directord_peer_up", "Whether the peer is alive (1) or dead (0).", []string{"peer"}, nil)
-	descPeerLate    = prometheus.NewDesc("directord_peer_late_heartbeats_total", "Late heartbeat warnings for the peer.", []string{"peer"}, nil)
-	descPeerSilence = prometheus.NewDesc("directord_peer_silence_seconds", "Time since the peer's last heartbeat.", []string{"peer"}, nil)
-	descLink        = prometheus.NewDesc("directord_link_up", "Whether a heartbeat link to the peer is up.", []string{"peer", "link"}, nil)
-	descPing        = prometheus.NewDesc("directord_ping_node_up", "Whether an ipfail ping node answers.", []string{"node"}, nil)
-	descReal        = prometheus.NewDesc("directord_real_server_up", "Real server health: 1 up, 0 down, -1 unknown, -2 maintenance.", []string{"service", "real"}, nil)
-	descRealCheck   = prometheus.NewDesc("directord_real_server_last_check_timestamp_seconds", "When the real server's last check finished.", []string{"service", "real"}, nil)
-	descSync        = prometheus.NewDesc("directord_ipvs_sync_master", "Whether this node's IPVS sync daemon is the master.", nil, nil)
-	descSvcConns    = prometheus.NewDesc("directord_ipvs_service_connections_total", "Connections scheduled by the virtual service.", []string{"service"}, nil)
-	descSvcInBytes  = prometheus.NewDesc("directord_ipvs_service_in_bytes_total", "Bytes received by the virtual service.", []string{"service"}, nil)
-	descSvcOutBytes = prometheus.NewDesc("directord_ipvs_service_out_bytes_total", "Bytes sent by the virtual service.", []string{"service"}, nil)
-	descDstActive   = prometheus.NewDesc("directord_ipvs_real_active_connections", "Active connections of a real server.", []string{"service", "real"}, nil)
-	descDstInact    = prometheus.NewDesc("directord_ipvs_real_inactive_connections", "Inactive connections of a real server.", []string{"service", "real"}, nil)
-	descDstWeight   = prometheus.NewDesc("directord_ipvs_real_weight", "Weight of a real server in the kernel.", []string{"service", "real"}, nil)
-	descDstConns    = prometheus.NewDesc("directord_ipvs_real_connections_total", "Connections scheduled to a real server.", []string{"service", "real"}, nil)
+	descNodeState    = prometheus.NewDesc("directord_node_state", "This node's heartbeat status (1 for the current one).", []string{"state"}, nil)
+	descHolding      = prometheus.NewDesc("directord_group_held", "Whether this node holds the resource group (1) or not (0).", []string{"group", "owner"}, nil)
+	descTransitions  = prometheus.NewDesc("directord_transitions_total", "Resource group starts and stops carried out by this node.", nil, nil)
+	descPeer         = prometheus.NewDesc("directord_peer_up", "Whether the peer is alive (1) or dead (0).", []string{"peer"}, nil)
+	descPeerLate     = prometheus.NewDesc("directord_peer_late_heartbeats_total", "Late heartbeat warnings for the peer.", []string{"peer"}, nil)
+	descPeerSilence  = prometheus.NewDesc("directord_peer_silence_seconds", "Time since the peer's last heartbeat.", []string{"peer"}, nil)
+	descLink         = prometheus.NewDesc("directord_link_up", "Whether a heartbeat link to the peer is up.", []string{"peer", "link"}, nil)
+	descPing         = prometheus.NewDesc("directord_ping_node_up", "Whether an ipfail ping node answers.", []string{"node"}, nil)
+	descReal         = prometheus.NewDesc("directord_real_server_up", "Real server health: 1 up, 0 down, -1 unknown, -2 maintenance.", []string{"service", "real"}, nil)
+	descRealCheck    = prometheus.NewDesc("directord_real_server_last_check_timestamp_seconds", "When the real server's last check finished.", []string{"service", "real"}, nil)
+	descRealLatency  = prometheus.NewDesc("directord_real_server_check_latency_seconds", "How long the real server's last check took.", []string{"service", "real"}, nil)
+	descRealFails    = prometheus.NewDesc("directord_real_server_check_failures", "Failed checks of the real server in a row (0 after a pass).", []string{"service", "real"}, nil)
+	descRealLastFail = prometheus.NewDesc("directord_real_server_last_failure_timestamp_seconds", "When the real server's last failed check finished (kept after it recovers).", []string{"service", "real"}, nil)
+	descSync         = prometheus.NewDesc("directord_ipvs_sync_master", "Whether this node's IPVS sync daemon is the master.", nil, nil)
+	descSvcConns     = prometheus.NewDesc("directord_ipvs_service_connections_total", "Connections scheduled by the virtual service.", []string{"service"}, nil)
+	descSvcInBytes   = prometheus.NewDesc("directord_ipvs_service_in_bytes_total", "Bytes received by the virtual service.", []string{"service"}, nil)
+	descSvcOutBytes  = prometheus.NewDesc("directord_ipvs_service_out_bytes_total", "Bytes sent by the virtual service.", []string{"service"}, nil)
+	descDstActive    = prometheus.NewDesc("directord_ipvs_real_active_connections", "Active connections of a real server.", []string{"service", "real"}, nil)
+	descDstInact     = prometheus.NewDesc("directord_ipvs_real_inactive_connections", "Inactive connections of a real server.", []string{"service", "real"}, nil)
+	descDstWeight    = prometheus.NewDesc("directord_ipvs_real_weight", "Weight of a real server in the kernel.", []string{"service", "real"}, nil)
+	descDstConns     = prometheus.NewDesc("directord_ipvs_real_connections_total", "Connections scheduled to a real server.", []string{"service", "real"}, nil)
 )
 
 func newMetrics(d *Daemon) *metrics {
@@ -119,7 +122,7 @@ func opKind(k ipvs.OpKind) string {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descNodeState, descHolding, descTransitions, descPeer, descPeerLate, descPeerSilence,
-		descLink, descPing, descReal, descRealCheck, descSync, descSvcConns, descSvcInBytes, descSvcOutBytes,
+		descLink, descPing, descReal, descRealCheck, descRealLatency, descRealFails, descRealLastFail, descSync, descSvcConns, descSvcInBytes, descSvcOutBytes,
 		descDstActive, descDstInact, descDstWeight, descDstConns} {
 		ch <- d
 	}
@@ -186,6 +189,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(descReal, v, svc, real)
 		if !r.LastCheck.IsZero() {
 			gauge(descRealCheck, float64(r.LastCheck.UnixNano())/1e9, svc, real)
+			gauge(descRealLatency, r.Latency.Seconds(), svc, real)
+			gauge(descRealFails, float64(r.Failures), svc, real)
+		}
+		if !r.LastFailureTime.IsZero() {
+			gauge(descRealLastFail, float64(r.LastFailureTime.UnixNano())/1e9, svc, real)
 		}
 	}
 	gauge(descSync, b2f(st.Sync.State == "master"))
