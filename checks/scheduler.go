@@ -101,6 +101,23 @@ type SchedulerConfig struct {
 	// scheduler's goroutine. It must not block for long; it may call
 	// Update.
 	OnTransition func(Transition)
+	// OnResult receives every job's every check result (a probe shared by
+	// several jobs reports once per job), one at a time, from the
+	// scheduler's goroutine, after OnTransition for the same result. It is
+	// for logs such as ldirectord's monitorfile and must not block for long.
+	OnResult func(JobResult)
+}
+
+// JobResult is one check result as it applies to one job.
+type JobResult struct {
+	ID string
+	// State is the job's state after the result, and Failures its failed
+	// checks in a row.
+	State    State
+	Failures int
+	Result   Result
+	// Time is when the check finished.
+	Time time.Time
 }
 
 // maxFirstDelay caps how long a new probe waits for its first run.
@@ -338,6 +355,7 @@ func (s *Scheduler) runProbe(ctx context.Context, wg *sync.WaitGroup, p *probe, 
 // record applies a probe's result to its jobs and reschedules it.
 func (s *Scheduler) record(res result) {
 	var trans []Transition
+	var results []JobResult
 	s.mu.Lock()
 	p := res.p
 	p.running = false
@@ -345,6 +363,9 @@ func (s *Scheduler) record(res result) {
 		for _, js := range p.jobs {
 			if t, ok := js.apply(res.r, res.end); ok {
 				trans = append(trans, t)
+			}
+			if s.cfg.OnResult != nil {
+				results = append(results, JobResult{ID: js.job.ID, State: js.state, Failures: js.failures, Result: res.r, Time: res.end})
 			}
 		}
 		p.next = res.start.Add(s.jittered(p.interval))
@@ -358,6 +379,9 @@ func (s *Scheduler) record(res result) {
 		for _, t := range trans {
 			s.cfg.OnTransition(t)
 		}
+	}
+	for _, r := range results {
+		s.cfg.OnResult(r)
 	}
 }
 

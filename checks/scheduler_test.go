@@ -383,3 +383,50 @@ func TestSchedulerRestartAndCheckerSwap(t *testing.T) {
 	waitFor(t, 5*time.Second, "the hung check to run again", func() bool { return hung.started.Load() >= 2 })
 	waitFor(t, 5*time.Second, "the hung job down", func() bool { return len(tr.of("hung")) == 1 })
 }
+
+// TestSchedulerOnResult: every result reaches OnResult once per job sharing
+// the probe, with the job's state and failure count after it, soft failures
+// included (monitorfile logs each check, not only transitions).
+func TestSchedulerOnResult(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string][]JobResult{}
+	s := NewScheduler(SchedulerConfig{Jitter: -1, OnResult: func(r JobResult) {
+		mu.Lock()
+		got[r.ID] = append(got[r.ID], r)
+		mu.Unlock()
+	}})
+	c := &seqChecker{verds: []bool{true, false, false, true}}
+	err := s.Update([]Job{
+		{ID: "a", Key: "k", Checker: c, Interval: 5 * time.Millisecond, FailureCount: 3},
+		{ID: "b", Key: "k", Checker: c, Interval: 5 * time.Millisecond, FailureCount: 1},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel := run(t, s)
+	waitFor(t, 5*time.Second, "four results for each job", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got["a"]) >= 4 && len(got["b"]) >= 4
+	})
+	cancel()
+	mu.Lock()
+	defer mu.Unlock()
+	type st struct {
+		state    State
+		failures int
+		msg      string
+	}
+	want := map[string][]st{
+		"a": {{Up, 0, "1"}, {Up, 1, "2"}, {Up, 2, "3"}, {Up, 0, "4"}},
+		"b": {{Up, 0, "1"}, {Down, 1, "2"}, {Down, 2, "3"}, {Up, 0, "4"}},
+	}
+	for id, w := range want {
+		for i, x := range w {
+			r := got[id][i]
+			if r.State != x.state || r.Failures != x.failures || r.Result.Message != x.msg || r.Time.IsZero() {
+				t.Errorf("%s result %d: %v, %d failures, call %s (time %v); want %v, %d, call %s", id, i, r.State, r.Failures, r.Result.Message, r.Time, x.state, x.failures, x.msg)
+			}
+		}
+	}
+}
