@@ -149,8 +149,60 @@ func TestSeed003Model(t *testing.T) {
 		t.Errorf("virtual services %v, want %v", services, want)
 	}
 	d := c.Directord
-	if d.ControlSocket != DefaultControlSocket || d.StateDir != DefaultStateDir || d.GARP.Count != 5 || d.GARP.Interval != 200*time.Millisecond || d.Sync.Enabled {
+	if d.ControlSocket != DefaultControlSocket || d.StateDir != DefaultStateDir || d.GARP.Count != 5 || d.GARP.Interval != 200*time.Millisecond {
 		t.Errorf("directord defaults %+v", d)
+	}
+	// An lnoded resource turns connection sync on, on the first heartbeat
+	// medium's interface.
+	if want := (Sync{Enabled: true, Interface: c.Cluster.Media[0].Interface}); d.Sync != want || want.Interface == "" {
+		t.Errorf("sync %+v, want %+v", d.Sync, want)
+	}
+}
+
+// TestSyncDefaults: connection sync is on by default exactly when a group
+// has an lnoded resource, in both front ends alike; YAML can move it to
+// another interface or syncid, or turn it off.
+func TestSyncDefaults(t *testing.T) {
+	base := `cluster:
+  nodes: [node1, node2]
+  this_node: node1
+  media:
+    - ucast: eth1
+      peer: 198.51.100.2
+    - ucast: eth0
+      peer: 192.0.2.2
+auth:
+  active: 1
+  keys:
+    - {num: 1, method: sha1, secret: a-long-enough-test-secret}
+`
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "lnoded.cf"), []byte("virtual=192.0.2.100:80\n\treal=192.0.2.21:80 gate\n\tchecktype=on\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	withLnoded := "groups:\n  - owner: node1\n    resources:\n      - vip: {address: 192.0.2.100}\n      - lnoded: lnoded.cf\n"
+	vipOnly := "groups:\n  - owner: node1\n    resources:\n      - vip: {address: 192.0.2.100}\n"
+	for _, tc := range []struct {
+		name, src string
+		want      Sync
+	}{
+		{"lnoded", base + withLnoded, Sync{Enabled: true, Interface: "eth1"}},
+		{"no lnoded", base + vipOnly, Sync{}},
+		{"interface and syncid", base + withLnoded + "directord:\n  sync: {interface: eth0, syncid: 9}\n", Sync{Enabled: true, Interface: "eth0", SyncID: 9}},
+		{"disabled", base + withLnoded + "directord:\n  sync: {enabled: false}\n", Sync{}},
+		{"enabled without lnoded", base + vipOnly + "directord:\n  sync: {enabled: true}\n", Sync{Enabled: true, Interface: "eth1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := ParseYAML(context.Background(), filepath.Join(dir, "d.yaml"), []byte(tc.src), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := c.Directord.Sync
+			got.Pos = Pos{}
+			if got != tc.want {
+				t.Errorf("sync %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }
 

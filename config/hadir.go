@@ -137,6 +137,7 @@ func LoadHADir(ctx context.Context, dir string, opts *Options) (*Config, error) 
 		}
 	}
 	c.Directord = DefaultDirectord()
+	c.resolveSync(false)
 	// Validate what was read. What depends on a file that failed is left
 	// out: every group owner would be "not a node" when ha.cf failed.
 	if cf != nil {
@@ -154,6 +155,29 @@ func LoadHADir(ctx context.Context, dir string, opts *Options) (*Config, error) 
 	}
 	c.Warnings = append(c.Warnings, p.warnings()...)
 	return c, nil
+}
+
+// resolveSync fills in the IPVS sync daemon's defaults. Unless enabled was
+// written, sync is on exactly when a group has an lnoded resource: without
+// it every takeover breaks the established connections, and a director pair
+// that balances connections has no reason not to keep them. Unless written,
+// the interface is that of the first heartbeat medium: it reaches the peer by
+// construction, and when it is a dedicated link (the usual first medium) the
+// sync multicast stays off the LAN. The syncid defaults to 0 (and the
+// kernel's 0 means "accept any"), which suits one director pair per link.
+func (c *Config) resolveSync(enabledWritten bool) {
+	s := &c.Directord.Sync
+	if !enabledWritten {
+		s.Enabled = false
+		for _, g := range c.Groups {
+			for _, r := range g.Resources {
+				s.Enabled = s.Enabled || r.Kind == KindLnoded
+			}
+		}
+	}
+	if s.Enabled && s.Interface == "" && len(c.Cluster.Media) > 0 {
+		s.Interface = c.Cluster.Media[0].Interface
+	}
 }
 
 // DefaultDirectord returns directord's own settings with their defaults.

@@ -140,6 +140,9 @@ type ydec struct {
 	c      *Config
 
 	haveCluster, haveAuth bool
+	// syncEnabled: sync.enabled was written (else it defaults to on when a
+	// group has an lnoded resource).
+	syncEnabled bool
 	// unreadable holds the groups with a resource that could not be read,
 	// which validation must not call empty.
 	unreadable map[Pos]bool
@@ -341,6 +344,7 @@ func (d *ydec) config(doc *yaml.Node) *Config {
 		field{"groups", func(k, v *yaml.Node) { d.groups(v) }},
 		field{"directord", func(k, v *yaml.Node) { d.directord(k, v) }},
 	)
+	c.resolveSync(d.syncEnabled)
 	if !d.haveCluster {
 		d.errorf(root, "no cluster section: nodes and heartbeat media are needed")
 	}
@@ -733,7 +737,7 @@ func (d *ydec) directord(k, n *yaml.Node) {
 			s := &dd.Sync
 			s.Pos = d.at(k)
 			d.fields(v, "directord.sync",
-				field{"enabled", func(k, v *yaml.Node) { d.boolean(v, "sync.enabled", &s.Enabled) }},
+				field{"enabled", func(k, v *yaml.Node) { d.syncEnabled = true; d.boolean(v, "sync.enabled", &s.Enabled) }},
 				field{"interface", func(k, v *yaml.Node) { d.str(v, "sync.interface", &s.Interface) }},
 				field{"syncid", func(k, v *yaml.Node) { d.integer(v, "sync.syncid", 0, 255, &s.SyncID) }},
 			)

@@ -38,9 +38,11 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(w, "  SIGTERM, SIGINT  graceful stop: hand the resources over to the peer at once, then exit")
 		fmt.Fprintln(w, "  SIGHUP           reload the configuration; one with errors is refused and nothing changes")
 		fmt.Fprintln(w, "  SIGUSR1          restart in place (same pid, e.g. after an upgrade of the binary): the")
-		fmt.Fprintln(w, "                   new daemon adopts the VIPs, IPVS table and sync daemon left running")
-		fmt.Fprintln(w, "  SIGUSR2          exit leaving VIPs, IPVS and the sync daemon in place, for a new daemon")
-		fmt.Fprintln(w, "                   started by someone else within the deadtime")
+		fmt.Fprintln(w, "                   new daemon resumes the heartbeat and adopts the VIPs, IPVS table and")
+		fmt.Fprintln(w, "                   sync daemon: the peer sees no restart, nothing fails over (refused")
+		fmt.Fprintln(w, "                   while the configuration has errors)")
+		fmt.Fprintln(w, "  SIGUSR2          exit leaving everything in place, for a new daemon started by someone")
+		fmt.Fprintln(w, "                   else within the deadtime (not under systemd, which would not start one)")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Options:")
 		printOptions(fs)
@@ -120,6 +122,19 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 					d.Reload(rctx)
 				}()
 			case syscall.SIGUSR1:
+				if reexec {
+					continue
+				}
+				cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				err := d.CheckConfig(cctx)
+				cancel()
+				if err == nil {
+					_, err = os.Stat(executable())
+				}
+				if err != nil {
+					logger.Error("Received " + s.String() + ": not restarting in place, the new daemon could not start: " + err.Error())
+					continue
+				}
 				logger.Info("Received " + s.String() + ": restarting in place")
 				reexec = true
 				d.DetachForReexec()
@@ -137,12 +152,18 @@ func runRun(args []string, stdout, stderr io.Writer) int {
 // (the binary now at its path, which may have been upgraded) and the same
 // arguments. It returns only on failure.
 func reexecSelf(stderr io.Writer) int {
-	exe, err := os.Executable()
-	if err == nil {
-		err = syscall.Exec(exe, os.Args, os.Environ())
-	}
+	err := syscall.Exec(executable(), os.Args, os.Environ())
 	fmt.Fprintf(stderr, "directord run: restarting in place: %v; VIPs and IPVS were left running: start directord again within the deadtime\n", err)
 	return exitFailure
+}
+
+// executable is the program's path: an upgrade replaces the file there, and
+// os.Executable names it even after the running one was deleted.
+func executable() string {
+	if exe, err := os.Executable(); err == nil {
+		return exe
+	}
+	return os.Args[0]
 }
 
 // errNoDaemon is what the client commands print when no daemon answers.

@@ -315,6 +315,14 @@ func (d *Daemon) Detach() {
 	}
 }
 
+// CheckConfig loads the configuration as a start would, changing nothing:
+// a restart in place is refused while the new daemon could not start (it
+// would leave the VIPs held with no heartbeat until the peer took them too).
+func (d *Daemon) CheckConfig(ctx context.Context) error {
+	_, err := d.load(ctx)
+	return err
+}
+
 // DetachForReexec is Detach for a restart in place (the same pid execs the
 // binary again): systemd is told the service is reloading, not stopping.
 func (d *Daemon) DetachForReexec() {

@@ -127,6 +127,15 @@ func TestAppliance(t *testing.T) {
 				t.Errorf("metric %s = %v, want 1", k, m[k])
 			}
 		}
+		for _, rs := range []string{"192.0.2.21:80", "192.0.2.22:80"} {
+			l := `{real="` + rs + `",service="-t 192.0.2.100:80"}`
+			if v, ok := m["directord_real_server_check_latency_seconds"+l]; !ok || v <= 0 || v > 1 {
+				t.Errorf("check latency of %s: %v (present %v), want a passing check's", rs, v, ok)
+			}
+			if v, ok := m["directord_real_server_check_failures"+l]; !ok || v != 0 {
+				t.Errorf("check failures of %s: %v (present %v), want 0", rs, v, ok)
+			}
+		}
 		if m2 := n2.metrics(); m2[`directord_group_held{group="IPaddr2::192.0.2.100/24/eth0",owner="node1"}`] != 0 || m2[`directord_ipvs_sync_master`] != 0 {
 			t.Error("node2's metrics say it holds the group or is the sync master")
 		}
