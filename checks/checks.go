@@ -132,6 +132,11 @@ type Config struct {
 	// MaxBody caps how much of an HTTP body or FTP file is read and matched
 	// (default 1 MiB). ldirectord reads everything.
 	MaxBody int64
+	// DRPath, when valid, is the virtual service (an IPv4 VIP and TCP port)
+	// to probe through this real server as IPVS direct routing reaches it,
+	// before the real server's own check: directord's drpathcheck, which
+	// ldirectord does not have (see DRPathChecker).
+	DRPath netip.AddrPort
 }
 
 // DefaultMaxBody is the default for Config.MaxBody.
@@ -214,6 +219,9 @@ func (c Config) Key() string {
 		c.checkTimeout().String(), c.negotiateTimeout().String(),
 		strconv.Itoa(c.CheckCount), strconv.FormatInt(c.maxBody(), 10),
 		strconv.FormatBool(c.InsecureTLS), fmt.Sprintf("%p", c.TLSRoots),
+	}
+	if c.DRPath.IsValid() {
+		fields = append(fields, "drpath "+c.DRPath.String())
 	}
 	for i, f := range fields {
 		fields[i] = strconv.Quote(f)

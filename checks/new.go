@@ -38,7 +38,17 @@ func UnsupportedServices() []string {
 // A service or checktype that directord does not implement (external-perl,
 // ldap, mysql, …) is an error wrapping ErrUnsupported, never a checker that
 // reports up.
+//
+// With cfg.DRPath set the checker is a DRPathChecker around that one.
 func New(cfg Config) (Checker, error) {
+	c, err := newBase(cfg)
+	if err != nil || !cfg.DRPath.IsValid() {
+		return c, err
+	}
+	return NewDRPath(cfg, c)
+}
+
+func newBase(cfg Config) (Checker, error) {
 	if cfg.Addr.IsValid() {
 		// An IPv4 address in IPv6 form is the IPv4 server.
 		cfg.Addr = netip.AddrPortFrom(cfg.Addr.Addr().Unmap(), cfg.Addr.Port())
