@@ -50,6 +50,9 @@ func checkConfig(v *config.Virtual, r *config.Real) checks.Config {
 		c.Virtual, c.VirtualPort = v.Addr.String(), strconv.Itoa(int(v.Port))
 	}
 	c.Addr = netip.AddrPortFrom(r.Addr, r.CheckPort)
+	if v.DRPathCheck {
+		c.DRPath = netip.AddrPortFrom(v.Addr, v.Port)
+	}
 	return c
 }
 

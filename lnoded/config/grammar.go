@@ -123,6 +123,7 @@ var (
 	vSMTP           = plain("smtp")
 	vServicename    = plain("servicename")
 	vComment        = plain("comment")
+	vDRPathCheck    = plain("drpathcheck") // directord's extension
 	gChecktimeout   = plain("checktimeout")
 	gConnecttimeout = plain("connecttimeout")
 	gNegotiate      = plain("negotiatetimeout")

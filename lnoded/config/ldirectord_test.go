@@ -19,10 +19,13 @@ import (
 //	# want: accept
 //	# want: reject
 //	# want: reject (ldirectord: accept) WHY
+//	# want: accept (ldirectord: reject) extension WHICH
 //
-// The last form marks a documented difference (docs/lnoded-differences.md):
+// The third form marks a documented difference (docs/lnoded-differences.md):
 // the test then asserts that ldirectord really does accept the file, so a
-// difference that stops being one is noticed.
+// difference that stops being one is noticed. The last marks a file that
+// uses one of directord's extensions: lnoded accepts it, ldirectord rejects
+// it, and so must lnoded with Options.NoExtensions.
 const ldirectordCorpus = "testdata/ldirectord"
 
 // ldirectordPath is Debian's ldirectord (package "ldirectord", which pulls in
@@ -35,6 +38,8 @@ type corpusCase struct {
 	wantAccept bool
 	// ldAccept is what ldirectord is expected to do.
 	ldAccept bool
+	// extension marks a file using directord's extensions.
+	extension bool
 }
 
 func loadCorpus(t *testing.T) []corpusCase {
@@ -56,6 +61,8 @@ func loadCorpus(t *testing.T) []corpusCase {
 		fh.Close()
 		c := corpusCase{name: filepath.Base(f), path: f}
 		switch {
+		case strings.HasPrefix(first, "# want: accept (ldirectord: reject) extension"):
+			c.wantAccept, c.ldAccept, c.extension = true, false, true
 		case strings.HasPrefix(first, "# want: accept"):
 			c.wantAccept, c.ldAccept = true, true
 		case strings.HasPrefix(first, "# want: reject (ldirectord: accept)"):
@@ -96,6 +103,13 @@ func TestCorpus(t *testing.T) {
 					}
 				}
 			}
+			if c.extension {
+				_, err := ParseFile(context.Background(), c.path, &Options{NoExtensions: true})
+				l, ok := AsErrorList(err)
+				if !ok || len(l) == 0 || l[0].Line <= 0 || !strings.Contains(l[0].Error(), "unknown directive") {
+					t.Errorf("with NoExtensions: %v; want an unknown directive, as ldirectord says", err)
+				}
+			}
 		})
 	}
 }
@@ -129,6 +143,17 @@ func TestLdirectordAgrees(t *testing.T) {
 				t.Fatalf("ldirectord accept=%v, the corpus says %v; its output:\n%s", ldAccept, c.ldAccept, out)
 			}
 			_, err = ParseFile(context.Background(), path, nil)
+			if c.extension {
+				// Only without the extensions must lnoded agree.
+				if err != nil {
+					t.Fatalf("lnoded rejects a file with directord's extension: %v", err)
+				}
+				_, err = ParseFile(context.Background(), path, &Options{NoExtensions: true})
+				if (err == nil) != ldAccept {
+					t.Fatalf("lnoded with NoExtensions accept=%v, ldirectord accept=%v; lnoded: %v; ldirectord:\n%s", err == nil, ldAccept, err, out)
+				}
+				return
+			}
 			if (err == nil) != c.wantAccept {
 				t.Fatalf("lnoded accept=%v, ldirectord accept=%v (want %v); lnoded: %v; ldirectord:\n%s", err == nil, ldAccept, c.wantAccept, err, out)
 			}

@@ -214,6 +214,12 @@ type Virtual struct {
 	SMTP             string
 	// MonitorFile is a file each check result is appended to; empty if none.
 	MonitorFile string
+	// DRPathCheck (drpathcheck=yes, directord's extension: ldirectord
+	// rejects the directive) also probes the VIP through each real server
+	// as direct routing reaches it, and keeps a real server down when that
+	// path is broken (see checks.DRPathChecker). IPv4 TCP services with gate
+	// real servers only.
+	DRPathCheck bool
 	// ServiceName and Comment go into e-mail alerts.
 	ServiceName string
 	Comment     string

@@ -138,6 +138,7 @@ type vblock struct {
 	fallbackText, fallbackDir string
 	fallbackLine              int
 	reals                     []rawReal
+	drPathLine                int // the line of drpathcheck=yes, 0 if none
 	// realOwn says, for each of v.Reals, what its line gave of its own.
 	realOwn []realOwn
 }
@@ -578,6 +579,13 @@ func (p *parser) virtualDirective(b *vblock, line int, cmd string) {
 		v.Comment = val
 		return
 	}
+	if val, ok := vDRPathCheck.match(cmd); ok && !p.res.opts.NoExtensions {
+		if y, ok := p.yesNo(line, "drpathcheck", val); ok {
+			v.DRPathCheck = y
+			b.drPathLine = line
+		}
+		return
+	}
 	if name != "" && isQuotedDirective(name) {
 		p.errorf(line, name, `expected %s="VALUE" (double quotes required), got %q`, name, strings.TrimSpace(cmd))
 		return
@@ -697,6 +705,7 @@ func (p *parser) endVirtual(b *vblock) {
 	if b.failed {
 		return
 	}
+	p.checkDRPath(b)
 	id := v.Protocol.String() + ":"
 	if v.Protocol == FWM {
 		if v.IPv6 {
@@ -712,6 +721,28 @@ func (p *parser) endVirtual(b *vblock) {
 	}
 	p.seen[id] = v.Line
 	p.virtuals = append(p.virtuals, b)
+}
+
+// checkDRPath rejects drpathcheck=yes where the DR-path probe cannot run:
+// it speaks TCP over IPv4 to a VIP and port, through direct routing.
+func (p *parser) checkDRPath(b *vblock) {
+	v := &b.v
+	if !v.DRPathCheck {
+		return
+	}
+	switch {
+	case v.IPv6:
+		p.errorf(b.drPathLine, "drpathcheck", "only for IPv4 virtual services (virtual=), not virtual6")
+	case v.Protocol != TCP:
+		p.errorf(b.drPathLine, "drpathcheck", "only for TCP virtual services, not protocol %s", v.Protocol)
+	case v.Port == 0:
+		p.errorf(b.drPathLine, "drpathcheck", "needs the virtual service's port, got port 0")
+	}
+	for _, r := range v.Reals {
+		if r.Method != MethodGate {
+			p.errorf(r.Line, "drpathcheck", "real server %s uses %s; drpathcheck probes direct routing (gate) only", r.Addr, r.Method)
+		}
+	}
 }
 
 // rawReal is a real= value waiting for its virtual's protocol.

@@ -748,3 +748,42 @@ func TestStringers(t *testing.T) {
 		t.Error("service/port table")
 	}
 }
+
+// TestDRPathCheck: directord's drpathcheck extension is read per virtual
+// service, only where the DR-path probe can run, and not at all with
+// NoExtensions (ldirectord's "unknown directive").
+func TestDRPathCheck(t *testing.T) {
+	parse := func(src string, o *Options) (*Config, error) {
+		return Parse(context.Background(), "lnoded.cf", []byte(src), o)
+	}
+	const ok = "virtual=192.0.2.100:80\n\treal=192.0.2.11:80 gate\n\tdrpathcheck=yes\n\nvirtual=192.0.2.100:81\n\treal=192.0.2.11:81 gate\n"
+	cfg, err := parse(ok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Virtuals[0].DRPathCheck || cfg.Virtuals[1].DRPathCheck {
+		t.Errorf("DRPathCheck = %v, %v; want true, false", cfg.Virtuals[0].DRPathCheck, cfg.Virtuals[1].DRPathCheck)
+	}
+	_, err = parse(ok, &Options{NoExtensions: true})
+	if l, isList := AsErrorList(err); !isList || len(l) != 1 || l[0].Line != 3 || !strings.Contains(l[0].Msg, "unknown directive") {
+		t.Errorf("NoExtensions: %v; want line 3 unknown directive", err)
+	}
+	bad := map[string]struct {
+		src  string
+		line int
+		msg  string
+	}{
+		"udp":     {"virtual=192.0.2.100:80\n\treal=192.0.2.11:80 gate\n\tprotocol=udp\n\tdrpathcheck=yes\n", 4, "only for TCP"},
+		"fwmark":  {"virtual=7\n\treal=192.0.2.11:80 gate\n\tdrpathcheck=yes\n", 3, "only for TCP"},
+		"ipv6":    {"virtual6=[2001:db8::1]:80\n\treal6=[2001:db8::11]:80 gate\n\tdrpathcheck=yes\n", 3, "only for IPv4"},
+		"masq":    {"virtual=192.0.2.100:80\n\treal=192.0.2.11:80 masq\n\tdrpathcheck=yes\n", 2, "gate"},
+		"not yes": {"virtual=192.0.2.100:80\n\treal=192.0.2.11:80 gate\n\tdrpathcheck=on\n", 3, "expected yes or no"},
+	}
+	for name, c := range bad {
+		_, err := parse(c.src+"\n", nil)
+		l, isList := AsErrorList(err)
+		if !isList || len(l) == 0 || l[0].Line != c.line || !strings.Contains(l[0].Msg, c.msg) {
+			t.Errorf("%s: %v; want line %d %q", name, err, c.line, c.msg)
+		}
+	}
+}

@@ -33,6 +33,10 @@ type Options struct {
 	// Hostname is the name in the "ldirectord@HOSTNAME" FTP/SIP login
 	// default; empty uses $HOSTNAME, then os.Hostname as ldirectord does.
 	Hostname string
+	// NoExtensions rejects directord's own directives, which ldirectord does
+	// not know (drpathcheck), as ldirectord rejects them: for a file that
+	// must also run under ldirectord.
+	NoExtensions bool
 }
 
 // errNoAddress is returned when a name has no address of the family asked for.
