@@ -340,6 +340,25 @@ func TestAppliance(t *testing.T) {
 		})
 	})
 
+	t.Run("restart in place refused with a broken configuration", func(t *testing.T) {
+		yaml := filepath.Join(n1.dir, "directord.yaml")
+		good, err := os.ReadFile(yaml)
+		must(t, err)
+		must(t, os.WriteFile(yaml, append(append([]byte(nil), good...), "bogus_key: 1\n"...), 0o600))
+		defer os.WriteFile(yaml, good, 0o600)
+		pid, from := n1.pid(), len(n1.log.String())
+		n1.sendSignal(syscall.SIGUSR1)
+		waitFor(t, "the refusal logged", 10*time.Second, func() bool {
+			return strings.Contains(n1.log.String()[from:], "not restarting in place")
+		})
+		if _, _, code := n1.cli("status", "--socket", n1.sock); code != 0 || n1.pid() != pid {
+			t.Errorf("the daemon does not answer (exit %d) or changed (pid %d, was %d)", code, n1.pid(), pid)
+		}
+		if strings.Contains(n1.log.String()[from:], "Detaching") {
+			t.Error("the daemon detached although the new one could not start")
+		}
+	})
+
 	t.Run("restart by a new process without failover (SIGUSR2)", func(t *testing.T) {
 		restartWithoutFailover(t, a, func() {
 			if err := n1.signal(syscall.SIGUSR2, 10*time.Second); err != nil {

@@ -12,7 +12,8 @@ import (
 
 // TestSystemdNotify plays systemd for one daemon: NOTIFY_SOCKET and
 // WATCHDOG_USEC as a Type=notify unit with WatchdogSec= sets them. The daemon
-// must say READY=1 once started, WATCHDOG=1 at about half the interval, and
+// must say READY=1 once started, WATCHDOG=1 at about half the interval,
+// RELOADING=1 then READY=1 again for a restart in place (SIGUSR1), and
 // STOPPING=1 when asked to stop.
 func TestSystemdNotify(t *testing.T) {
 	a := newAppliance(t)
@@ -72,6 +73,26 @@ func TestSystemdNotify(t *testing.T) {
 		if gap := at[i].Sub(at[i-1]); gap > interval*3/4 {
 			t.Errorf("WATCHDOG=1 gap of %v with WatchdogSec=%v", gap, interval)
 		}
+	}
+	// SIGUSR1 re-executes in place: systemd is told RELOADING=1 (not
+	// STOPPING=1, which would end the unit), and the same pid says READY=1
+	// again and keeps feeding the watchdog.
+	pid := n1.pid()
+	n1.sendSignal(syscall.SIGUSR1)
+	waitFor(t, "READY=1 after the restart in place", 20*time.Second, func() bool { c, _ := count("READY=1"); return c == 2 })
+	if c, _ := count("RELOADING=1"); c != 1 {
+		t.Errorf("RELOADING=1 sent %d times for a restart in place", c)
+	}
+	if c, _ := count("STOPPING=1"); c != 0 {
+		t.Errorf("STOPPING=1 sent for a restart in place")
+	}
+	if n1.pid() != pid {
+		t.Errorf("pid %d after the restart in place, was %d", n1.pid(), pid)
+	}
+	before, _ := count("WATCHDOG=1")
+	time.Sleep(2 * interval)
+	if after, _ := count("WATCHDOG=1"); after-before < 2 {
+		t.Errorf("%d WATCHDOG=1 in %v after the restart in place", after-before, 2*interval)
 	}
 	must(t, n1.signal(syscall.SIGTERM, 30*time.Second))
 	if c, _ := count("STOPPING=1"); c != 1 {
