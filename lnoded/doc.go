@@ -15,6 +15,7 @@
 //	m, err := lnoded.New(cfg, handle, logger)
 //	go m.WatchFile(ctx, "/etc/ha.d/lnoded.cf", time.Second, nil) // autoreload, callback
 //	err = m.Run(ctx) // until ctx ends; then cleanstop
+//	m.Detach()       // or: Run returns leaving the table (a daemon restarting in place)
 //
 // It keeps ldirectord 4.12's semantics for quiescent, readdquiescent,
 // fallback, fallbackcommand ("CMD start|stop VIP:PORT PROTO"), callback
