@@ -37,6 +37,7 @@ type Module struct {
 	fbState    map[ipvs.ServiceKey]string
 	names      map[string][]string // reverse DNS names of real servers, for maintenancedir
 	running    bool
+	notes      *notifier // e-mail alerts and monitorfile (alert.go, monitor.go)
 }
 
 // Option tunes a Module.
@@ -87,11 +88,12 @@ func New(cfg *config.Config, h *ipvs.Handle, logger *slog.Logger, opts ...Option
 		fbState: map[ipvs.ServiceKey]string{},
 		names:   map[string][]string{},
 		opts:    options{shell: "/bin/sh"},
+		notes:   newNotifier(logger),
 	}
 	for _, o := range opts {
 		o(&m.opts)
 	}
-	m.sched = checks.NewScheduler(checks.SchedulerConfig{OnTransition: m.onTransition})
+	m.sched = checks.NewScheduler(checks.SchedulerConfig{OnTransition: m.onTransition, OnResult: m.onResult})
 	if err := m.sched.Update(p.jobs); err != nil {
 		return nil, fmt.Errorf("lnoded: %w", err)
 	}
@@ -128,6 +130,7 @@ func (m *Module) Reload(cfg *config.Config) error {
 		m.owned[k] = true
 	}
 	m.readd = true
+	m.notes.setPhase(config.AlertReloading)
 	m.names = map[string][]string{}
 	for k := range m.maint {
 		if _, ok := p.byKey(k); !ok {
@@ -234,6 +237,7 @@ func (m *Module) Run(ctx context.Context) error {
 		m.running = false
 		m.mu.Unlock()
 	}()
+	defer m.notes.start()()
 
 	sctx, stopChecks := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -371,6 +375,7 @@ func (m *Module) reconcile(ctx context.Context, cmds *commander) error {
 		}
 		m.mu.Unlock()
 	}
+	m.notes.settled()
 	m.fallbackCommands(p, upBy, cmds)
 	return applyErr
 }
@@ -445,6 +450,7 @@ func (m *Module) logOps(p *plan, ops []ipvs.Op, err error) {
 			}
 		}
 		m.log.Info(msg, "ipvsadm", op.String())
+		m.notes.op(p, op, msg, tag == "real server" && known)
 	}
 	if err != nil {
 		m.log.Error("IPVS operations failed", "err", err)
@@ -466,6 +472,7 @@ func (p *plan) virtualOf(k ipvs.ServiceKey) *config.Virtual {
 func (m *Module) stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	m.notes.setPhase(config.AlertStopping)
 	m.mu.Lock()
 	p := m.plan
 	m.mu.Unlock()
