@@ -43,7 +43,8 @@ type notifier struct {
 	// point it elsewhere.
 	dial     func(ctx context.Context, host string) (net.Conn, error)
 	sendmail string // the mailer used when no smtp= is set
-	timeout  time.Duration
+	timeout  time.Duration // bounds each mail
+	drain    time.Duration // bounds the wait for queued mails at stop
 	now      func() time.Time
 
 	phase atomic.Uint32 // a config.AlertStatus bit: what ldirectord calls the daemon status
@@ -80,6 +81,7 @@ func newNotifier(logger *slog.Logger) *notifier {
 		user:     "root",
 		sendmail: "/usr/sbin/sendmail",
 		timeout:  mailTimeout,
+		drain:    mailDrain,
 		now:      time.Now,
 		pending:  map[string]pendingAlert{},
 		monErr:   map[string]bool{},
@@ -142,7 +144,7 @@ func (n *notifier) start() (stop func()) {
 		close(q)
 		n.queue = nil
 		n.mu.Unlock()
-		t := time.AfterFunc(mailDrain, cancel)
+		t := time.AfterFunc(n.drain, cancel)
 		<-done
 		t.Stop()
 		cancel()
