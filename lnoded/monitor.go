@@ -32,7 +32,7 @@ func (m *Module) onResult(jr checks.JobResult) {
 	if !jr.Result.Up {
 		msg = reason(jr.Result)
 	}
-	line := monitorLine(jr.Time, os.Getpid(), v, r, jr.Result.Up, msg)
+	line := MonitorLine(jr.Time, os.Getpid(), v, r, jr.Result.Up, msg)
 	m.notes.monitor(v.MonitorFile, line)
 }
 
@@ -72,7 +72,9 @@ var monitorEscape = regexp.MustCompile(`[%|\r\n]`)
 // colonRun is what Perl's tr/:/ /s squeezes into one space.
 var colonRun = regexp.MustCompile(`:+`)
 
-// monitorLine is one line of ldirectord's monitorfile (service_set):
+// MonitorLine is the line lnoded appends to v's monitorfile for a check
+// of r (up or not, with the check's message) that finished at at, in
+// process pid: ldirectord's line (service_set),
 //
 //	[Sun Nov 22 02:03:38 2026] [PID] REAL-ID [up|down] MESSAGE
 //
@@ -80,7 +82,7 @@ var colonRun = regexp.MustCompile(`:+`)
 // ldirectord's real server id with runs of ':' made one space and
 // backslashes dropped, and MESSAGE the check's message ("-" if none) with
 // '%', '|', CR and LF written as %XX.
-func monitorLine(at time.Time, pid int, v *config.Virtual, r *config.Real, up bool, msg string) string {
+func MonitorLine(at time.Time, pid int, v *config.Virtual, r *config.Real, up bool, msg string) string {
 	state := "down"
 	if up {
 		state = "up"

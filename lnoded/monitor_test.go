@@ -46,7 +46,7 @@ func TestMonitorLine(t *testing.T) {
 	}
 	for _, c := range cases {
 		v := &cfg.Virtuals[c.v]
-		got := monitorLine(at, 42, v, &v.Reals[c.r], c.up, c.msg)
+		got := MonitorLine(at, 42, v, &v.Reals[c.r], c.up, c.msg)
 		if got != c.want {
 			t.Errorf("virtual %d:\n got %q\nwant %q", c.v, got, c.want)
 		}
