@@ -42,7 +42,7 @@ type notifier struct {
 	// dial connects to an smtp= server (port 25, as Net::SMTP); tests
 	// point it elsewhere.
 	dial     func(ctx context.Context, host string) (net.Conn, error)
-	sendmail string // the mailer used when no smtp= is set
+	sendmail string        // the mailer used when no smtp= is set
 	timeout  time.Duration // bounds each mail
 	drain    time.Duration // bounds the wait for queued mails at stop
 	now      func() time.Time

@@ -338,4 +338,3 @@ func TestAlertNeverBlocks(t *testing.T) {
 		t.Errorf("a full queue was not logged:\n%s", log.String())
 	}
 }
-
