@@ -212,6 +212,11 @@ func (n *node) resumeFrom(r *Resume) {
 	n.otherStable = true
 	n.restarted = true
 	n.needsFailback = r.NeedsFailback
+	if n.needsFailback && r.PeerStatus != StatusDead && r.PeerStatus != "" {
+		// A failback to a live peer that was due is tried again, as a
+		// delayed one is; one to a dead peer waits for it as before.
+		n.failbackRetry = now.Add(n.t.Keepalive)
+	}
 	n.pUUID = r.PeerUUID
 	n.pDT = r.PeerDeadTime
 	n.pStatus = r.PeerStatus

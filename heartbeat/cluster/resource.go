@@ -611,7 +611,11 @@ func (n *node) request(r request) {
 // maybeDetach ends the loop for a requested Detach once no transition is
 // under way, with nothing sent: the successor continues this node.
 func (n *node) maybeDetach() {
-	if n.detachReq == nil || n.stopped || !n.idle() || n.rs != rStable {
+	// Decisions due later (an ipfail give-up, a recovery waiting for the
+	// ping state, STONITH, a legacy ip-request) are not handed over: wait
+	// for them too.
+	if n.detachReq == nil || n.stopped || !n.idle() || n.rs != rStable ||
+		!n.giveupAt.IsZero() || !n.recoverAt.IsZero() || !n.stonithAt.IsZero() || len(n.ipReq) > 0 {
 		return
 	}
 	*n.detachReq.resume = n.resumeState()

@@ -140,3 +140,32 @@ func TestDetachRefusedWhileStarting(t *testing.T) {
 		t.Errorf("Detach during initdead: %v", err)
 	}
 }
+
+// TestResumeHoldingADeadPeersGroup: a node that took its dead peer's group
+// detaches and is resumed; it keeps both groups, and when the peer comes
+// back auto_failback still gives its group back.
+func TestResumeHoldingADeadPeersGroup(t *testing.T) {
+	mn, a, b, cb := resumePair(t)
+	ca := memConfig("nodea", "nodeb", 1, hacf.FailbackOn, a.dir)
+	ca.Timing = resumeTiming()
+	b.kill()
+	waitFor(t, long, "nodea to take nodeb's group", func() bool { return a.res.holds(gB) && a.e.State().Stable })
+	ctx, cancel := context.WithTimeout(context.Background(), long)
+	defer cancel()
+	r, err := a.e.Detach(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.PeerStatus != StatusDead || !r.NeedsFailback || !slices.Equal(r.Held, []string{gA, gB}) {
+		t.Fatalf("Resume = %+v", r)
+	}
+	ca.Resume = &r
+	a2 := startMem(t, mn, ca, newRecorder("a2"), nil)
+	waitFor(t, long, "the resumed node to adopt both groups", func() bool { return a2.res.holds(gA) && a2.res.holds(gB) && a2.e.State().Stable })
+	time.Sleep(resumeTiming().DeadTime)
+	if a2.log.has("wants to go standby") {
+		t.Error("the resumed node tried to fail back to a dead peer")
+	}
+	b2 := startMem(t, mn, cb, newRecorder("b2"), nil)
+	waitFor(t, long, "failback to the returning owner", func() bool { return b2.res.holds(gB) && !a2.res.holds(gB) && a2.res.holds(gA) })
+}
