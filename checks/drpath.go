@@ -8,12 +8,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/net/bpf"
 )
 
 // DRPathChecker is directord's drpathcheck (ldirectord has no such check):
@@ -99,7 +101,7 @@ func (c *DRPathChecker) probe(ctx context.Context) Result {
 	if err != nil {
 		return down("", err)
 	}
-	arpc, err := packet.Listen(ifi, packet.Raw, int(layers.EthernetTypeARP), nil)
+	arpc, err := packet.Listen(ifi, packet.Raw, int(layers.EthernetTypeARP), &packet.Config{Filter: arpReplyFilter()})
 	if err != nil {
 		return down("", fmt.Errorf("DR path: open a packet socket on %s: %w", ifi.Name, err))
 	}
@@ -121,7 +123,7 @@ func (c *DRPathChecker) probe(ctx context.Context) Result {
 		return down(fmt.Sprintf("real server %s (%s) answers ARP for the VIP %s: set arp_ignore=1 and arp_announce=2 on it", c.rip, mac, c.vip.Addr()), nil)
 	}
 
-	tcpc, err := packet.Listen(ifi, packet.Raw, int(layers.EthernetTypeIPv4), nil)
+	tcpc, err := packet.Listen(ifi, packet.Raw, int(layers.EthernetTypeIPv4), &packet.Config{Filter: tcpFromFilter(c.vip)})
 	if err != nil {
 		return down("", fmt.Errorf("DR path: open a packet socket on %s: %w", ifi.Name, err))
 	}
@@ -173,8 +175,8 @@ func (c *DRPathChecker) synProbe(ctx context.Context, conn *packet.Conn, ifi *ne
 	for {
 		n, _, err := conn.ReadFrom(buf)
 		if err != nil {
-			if ctx.Err() != nil {
-				return down(fmt.Sprintf("no answer from %s through real server %s (%s): the VIP is not on its loopback, or it does not accept packets for it", c.vip, c.rip, mac), ctx.Err())
+			if timedOut(ctx, err) {
+				return down(fmt.Sprintf("no answer from %s through real server %s (%s): the VIP is not on its loopback, or it does not accept packets for it", c.vip, c.rip, mac), context.DeadlineExceeded)
 			}
 			return down("", fmt.Errorf("DR path: read: %w", err))
 		}
@@ -192,6 +194,50 @@ func (c *DRPathChecker) synProbe(ctx context.Context, conn *packet.Conn, ifi *ne
 		}
 		return up(fmt.Sprintf("%s answered through real server %s (%s)", c.vip, c.rip, mac))
 	}
+}
+
+// timedOut tells whether a read ended because ctx did: the socket's
+// deadline, set from ctx's, can fire a moment before ctx's own timer.
+func timedOut(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// arpReplyFilter passes only ARP replies to the socket, so that a busy
+// link's requests are not copied to it while a check waits.
+func arpReplyFilter() []bpf.RawInstruction {
+	return mustAssemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 20, Size: 2}, // ARP operation
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(layers.ARPReply), SkipTrue: 1},
+		bpf.RetConstant{Val: 0xffff},
+		bpf.RetConstant{Val: 0},
+	})
+}
+
+// tcpFromFilter passes only IPv4 TCP segments from from, so that the
+// director's own traffic is not copied to the socket while a check waits.
+// parseTCPReply still checks everything.
+func tcpFromFilter(from netip.AddrPort) []bpf.RawInstruction {
+	a := from.Addr().As4()
+	return mustAssemble([]bpf.Instruction{
+		bpf.LoadAbsolute{Off: 23, Size: 1}, // IPv4 protocol
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: uint32(layers.IPProtocolTCP), SkipTrue: 5},
+		bpf.LoadAbsolute{Off: 26, Size: 4}, // IPv4 source
+		bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: binary.BigEndian.Uint32(a[:]), SkipTrue: 3},
+		bpf.LoadMemShift{Off: 14},          // X = IPv4 header length
+		bpf.LoadIndirect{Off: 14, Size: 2}, // TCP source port
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: uint32(from.Port()), SkipFalse: 1},
+		bpf.RetConstant{Val: 0xffff},
+		bpf.RetConstant{Val: 0},
+	})
+}
+
+// mustAssemble assembles a fixed program; an error is a bug in it.
+func mustAssemble(prog []bpf.Instruction) []bpf.RawInstruction {
+	raw, err := bpf.Assemble(prog)
+	if err != nil {
+		panic("checks: BPF program: " + err.Error())
+	}
+	return raw
 }
 
 // deadlineOn makes conn's reads and writes end when ctx does; stop undoes
@@ -213,8 +259,8 @@ func arpResolve(ctx context.Context, conn *packet.Conn, ifi *net.Interface, src,
 	for {
 		n, _, err := conn.ReadFrom(buf)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
+			if timedOut(ctx, err) {
+				return nil, context.DeadlineExceeded
 			}
 			return nil, err
 		}
@@ -236,7 +282,7 @@ func arpAnswers(ctx context.Context, conn *packet.Conn, ifi *net.Interface, src,
 	for {
 		n, _, err := conn.ReadFrom(buf)
 		if err != nil {
-			if ctx.Err() != nil {
+			if timedOut(ctx, err) {
 				return false, nil
 			}
 			return false, err
