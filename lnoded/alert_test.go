@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -336,5 +337,45 @@ func TestAlertNeverBlocks(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "too many alerts waiting") {
 		t.Errorf("a full queue was not logged:\n%s", log.String())
+	}
+}
+
+// TestAlertSendmail: without smtp= the alert goes to the local mailer as
+// "sendmail -t -oi" with the whole message on its standard input, as
+// Mail::Send hands it over; a failing mailer is logged.
+func TestAlertSendmail(t *testing.T) {
+	dir := t.TempDir()
+	out := dir + "/mail"
+	script := dir + "/sendmail"
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" > "+out+".args\ncat > "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log := &lockedWriter{}
+	n := newNotifier(slog.New(slog.NewTextHandler(log, nil)))
+	n.hostname, n.sendmail, n.drain = "director1", script, time.Second
+	stop := n.start()
+	p := alertPlan(t, "emailalert=ops@example.com\n\nvirtual=192.0.2.100:80\n\treal=192.0.2.11:80 gate\n")
+	n.settled()
+	n.op(p, quiesce(p, "192.0.2.100:80", "192.0.2.11", 0), "Quiescent real server: 192.0.2.11:80 (192.0.2.100:80) (Weight set to 0)", true)
+	stop() // waits for the queue
+	args, _ := os.ReadFile(out + ".args")
+	msg, _ := os.ReadFile(out)
+	if string(args) != "-t -oi\n" {
+		t.Errorf("sendmail arguments %q", args)
+	}
+	for _, want := range []string{"To: ops@example.com\r\n", "Subject: Quiescent real server: 192.0.2.11:80 (192.0.2.100:80) (Weight set to 0)\r\n", "Daemon-Status: running\r\n"} {
+		if !strings.Contains(string(msg), want) {
+			t.Errorf("message lacks %q:\n%s", want, msg)
+		}
+	}
+
+	n2 := newNotifier(slog.New(slog.NewTextHandler(log, nil)))
+	n2.sendmail, n2.drain = dir+"/missing-sendmail", time.Second
+	stop2 := n2.start()
+	n2.settled()
+	n2.op(p, quiesce(p, "192.0.2.100:80", "192.0.2.11", 0), "Quiescent real server: 192.0.2.11:80 (192.0.2.100:80) (Weight set to 0)", true)
+	stop2()
+	if !strings.Contains(log.String(), "failed to send email message") {
+		t.Errorf("a missing mailer was not logged:\n%s", log.String())
 	}
 }
