@@ -167,21 +167,22 @@ func TestStatusUsage(t *testing.T) {
 	}
 }
 
-func TestTestbedJSON(t *testing.T) {
-	out, stderr, code := directord(t, "testbed", "--requests", "10", "--json")
+// TestTestbedCLI covers the testbed command's own paths; the scenarios
+// themselves run the real directord binary and are tested in testbed/demo.
+func TestTestbedCLI(t *testing.T) {
+	out, stderr, code := directord(t, "testbed", "--list")
 	if code != 0 {
-		t.Fatalf("testbed --json: exit %d: %s", code, stderr)
+		t.Fatalf("testbed --list: exit %d: %s", code, stderr)
 	}
-	var sum map[string]any
-	if err := json.Unmarshal([]byte(out), &sum); err != nil {
-		t.Fatalf("testbed --json printed no JSON object: %v\n%s", err, out)
-	}
-	for _, k := range []string{"requests_sent", "requests_lost", "longest_gap_ms"} {
-		if _, ok := sum[k]; !ok {
-			t.Errorf("summary lacks %q: %s", k, out)
+	for _, name := range []string{"power-loss", "kill9", "graceful", "standby", "public-cut", "split-brain", "hb-link-cut", "rs-failure", "reload"} {
+		if !strings.Contains(out, name+" ") {
+			t.Errorf("testbed --list lacks scenario %q:\n%s", name, out)
 		}
 	}
-	if sum["requests_sent"] != float64(10) || sum["requests_lost"] != float64(0) {
-		t.Errorf("summary %s", out)
+	if _, stderr, code := directord(t, "testbed", "--scenario", "nope"); code != exitUsage || !strings.Contains(stderr, "nope") {
+		t.Errorf("testbed --scenario nope: exit %d, stderr %q", code, stderr)
+	}
+	if out, _, code := directord(t, "testbed", "--help"); code != 0 || !strings.Contains(out, "--json") || !strings.Contains(out, "Exit status") {
+		t.Errorf("testbed --help: exit %d, stdout %q", code, out)
 	}
 }
