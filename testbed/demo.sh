@@ -4,7 +4,7 @@
 # Extra arguments go to `directord testbed` (try --list, --scenario NAME, --json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (sudo bash testbed/demo.sh)" >&2; exit 2; }
+[ "$(id -u)" = 0 ] || { echo "demo.sh: run as root (or: sudo bash testbed/demo.sh)" >&2; exit 2; }
 export PATH=/usr/local/go/bin:$PATH
 command -v go >/dev/null || { echo "demo.sh: Go 1.26 or newer is needed at /usr/local/go or on PATH" >&2; exit 2; }
 
