@@ -176,7 +176,7 @@ func (c *DRPathChecker) synProbe(ctx context.Context, conn *packet.Conn, ifi *ne
 		n, _, err := conn.ReadFrom(buf)
 		if err != nil {
 			if timedOut(ctx, err) {
-				return down(fmt.Sprintf("no answer from %s through real server %s (%s): the VIP is not on its loopback, or it does not accept packets for it", c.vip, c.rip, mac), context.DeadlineExceeded)
+				return down("", fmt.Errorf("no answer from %s through real server %s (%s): the VIP is not on its loopback, or it does not accept packets for it: %w", c.vip, c.rip, mac, context.DeadlineExceeded))
 			}
 			return down("", fmt.Errorf("DR path: read: %w", err))
 		}
