@@ -16,4 +16,12 @@
 // (oracle_test.go) run ldirectord's own check functions, loaded from Debian's
 // package at test time, against the same loopback servers as these checkers
 // and require the same verdicts.
+//
+// One check goes beyond ldirectord: with Config.DRPath set, New wraps the
+// real server's check in a DRPathChecker, which first probes the virtual
+// service through the real server as IPVS direct routing reaches it (a raw
+// TCP SYN to the VIP in a frame to the real server's MAC, and an ARP probe
+// for the VIP), so that a real server without the VIP on its loopback, or
+// one that answers ARP for the VIP, is down although it answers on its own
+// address.
 package checks
