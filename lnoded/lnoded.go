@@ -174,9 +174,6 @@ func (m *Module) onTransition(t checks.Transition) {
 	if i, ok := m.plan.byJob[t.ID]; ok {
 		r := m.plan.reals[i]
 		what = destString(r.key.Dest) + " (" + r.virtual.Protocol.String() + ":" + serviceString(r.key.Service) + ")"
-		if t.To == checks.Down {
-			m.failed[r.key] = failure{reason: reason(t.Result), at: t.Time}
-		}
 	}
 	m.mu.Unlock()
 	if what == "" {

@@ -22,6 +22,14 @@ func (m *Module) onResult(jr checks.JobResult) {
 	var r *config.Real
 	if i, ok := m.plan.byJob[jr.ID]; ok {
 		v, r = m.plan.reals[i].virtual, m.plan.reals[i].real
+		if !jr.Result.Up {
+			// Every failure, also one that does not (yet) take the server
+			// down, kept after it recovers (State's LastFailure).
+			if m.failed == nil {
+				m.failed = map[RealKey]failure{}
+			}
+			m.failed[m.plan.reals[i].key] = failure{reason: reason(jr.Result), at: jr.Time}
+		}
 	}
 	m.mu.Unlock()
 	m.notes.resend()

@@ -68,11 +68,6 @@ func (m *Module) State() []RealState {
 		rs.Latency, rs.Failures = st.Last.Latency, st.Failures
 		if !st.Last.Up && !st.LastTime.IsZero() {
 			rs.Reason = reason(st.Last)
-			// A failure that did not (yet) take the server down is seen
-			// here; those that did are recorded at the transition.
-			if f := m.failed[ri.key]; st.LastTime.After(f.at) {
-				m.failed[ri.key] = failure{reason: rs.Reason, at: st.LastTime}
-			}
 		}
 		if f, ok := m.failed[ri.key]; ok {
 			rs.LastFailure, rs.LastFailureAt = f.reason, f.at
