@@ -24,7 +24,7 @@ func runTestbed(args []string, stdout, stderr io.Writer) int {
 	scenario := fs.String("scenario", demo.DefaultScenario, "scenario to run (see --list)")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object on stdout (progress goes to stderr)")
 	list := fs.Bool("list", false, "list the scenarios and exit")
-	noSync := fs.Bool("no-sync", false, "run the daemons from the ha.d files as they are (directord run --ha-dir): no IPVS connection sync, so established connections break on a takeover")
+	noSync := fs.Bool("no-sync", false, "turn the IPVS connection sync daemon off (the daemons run from the imported YAML with sync disabled), so established connections break on a takeover")
 	keepalive := fs.Duration("keepalive", demo.DefaultTiming.Keepalive, "ha.cf keepalive")
 	deadtime := fs.Duration("deadtime", demo.DefaultTiming.Deadtime, "ha.cf deadtime (warntime is 3/5 of it, initdead 4×, at least 2s)")
 	hold := fs.Duration("hold", 2*time.Second, "traffic before the scenario's event and after the service settles")

@@ -177,9 +177,10 @@ func (b *bed) build(ctx context.Context) error {
 	return nil
 }
 
-// writeHADir writes node i's /etc/ha.d as the seeds do, and, with connection
-// sync, the YAML that `directord import` makes of it plus the sync daemon
-// (docs/operator-guide.md §3 step 4): ha.cf cannot enable it.
+// writeHADir writes node i's /etc/ha.d as the seeds do. The IPVS
+// connection sync daemon is on by default on the first heartbeat medium (hb0
+// here); without sync, the YAML that `directord import` makes of the same
+// files turns it off, as an operator would.
 func (b *bed) writeHADir(d *director, i int) error {
 	peer := 1 - i
 	t := b.o.Timing
@@ -212,12 +213,12 @@ node node2
 			return err
 		}
 	}
-	if !b.o.NoSync {
+	if b.o.NoSync {
 		cfg, err := config.LoadHADir(context.Background(), d.dir, &config.Options{NodeName: d.name})
 		if err != nil {
 			return fmt.Errorf("%s: the generated ha.d does not load: %w", d.name, err)
 		}
-		cfg.Directord.Sync = config.Sync{Enabled: true, Interface: "hb0", SyncID: 1}
+		cfg.Directord.Sync = config.Sync{Enabled: false}
 		y, err := config.MarshalYAML(cfg)
 		if err != nil {
 			return err
@@ -279,9 +280,9 @@ func (d *director) startDaemon() error {
 	if d.cmd != nil {
 		return fmt.Errorf("%s: directord already runs", d.name)
 	}
-	cfg := []string{"--config", d.yaml()}
+	cfg := []string{"--ha-dir", d.dir}
 	if d.b.o.NoSync {
-		cfg = []string{"--ha-dir", d.dir}
+		cfg = []string{"--config", d.yaml()}
 	}
 	args := append([]string{"run"}, cfg...)
 	args = append(args, "--node", d.name, "--state-dir", filepath.Join(filepath.Dir(d.dir), "state"),

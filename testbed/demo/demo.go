@@ -35,11 +35,11 @@ type Options struct {
 	Binary string
 	// Timing is the heartbeat timing of ha.cf; zero means DefaultTiming.
 	Timing Timing
-	// NoSync runs the daemons from the ha.d directory as it is (`directord
-	// run --ha-dir`), which cannot enable the IPVS connection sync daemon:
-	// established connections then break on a takeover. By default the
-	// daemons run from the YAML `directord import` makes of the same ha.d,
-	// with the sync daemon on the heartbeat cable.
+	// NoSync turns the IPVS connection sync daemon off (the daemons then run
+	// from the YAML `directord import` makes of the ha.d, with sync
+	// disabled): established connections break on a takeover. By default the
+	// daemons run from the ha.d files (`directord run --ha-dir`), where sync
+	// is on, on the first heartbeat medium: the hb0 cable.
 	NoSync bool
 	// Hold is how long the traffic runs before the scenario's event and
 	// after the service settles (default 2 s).
@@ -244,9 +244,9 @@ func Run(ctx context.Context, scenario string, o Options) (sum Summary, err erro
 	if err := b.build(ctx); err != nil {
 		return sum, err
 	}
-	how := "directord run --config directord.yaml (ha.d imported, IPVS connection sync on hb0)"
+	how := "directord run --ha-dir (IPVS connection sync on hb0, the default)"
 	if o.NoSync {
-		how = "directord run --ha-dir (no connection sync)"
+		how = "directord run --config directord.yaml (ha.d imported, connection sync disabled)"
 	}
 	b.step("starting the daemons: %s, %s", how, sum.Timing)
 	for _, d := range b.nodes {
