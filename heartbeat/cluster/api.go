@@ -256,6 +256,11 @@ const (
 	EventShutdown  EventKind = "peer-shutdown"
 	EventRexmit    EventKind = "rexmit"
 	EventRequested EventKind = "request" // standby/takeover from either side
+	// EventReassert: this node keeps Group after an event where another
+	// node may have announced the group's addresses (a healed partition);
+	// the daemon announces them again (gratuitous ARP, unsolicited NA) so
+	// that the LAN's neighbour caches point here.
+	EventReassert EventKind = "reassert"
 )
 
 // Event is something the engine did or saw; Text is the log line, in

@@ -452,3 +452,52 @@ func TestOnEvent(t *testing.T) {
 		t.Error("no link-dead event")
 	}
 }
+
+// eventLog records the engine's events (OnEvent must not block).
+type eventLog struct {
+	mu  sync.Mutex
+	evs []Event
+}
+
+func (l *eventLog) add(e Event) { l.mu.Lock(); l.evs = append(l.evs, e); l.mu.Unlock() }
+
+// count counts the events of kind k about group g.
+func (l *eventLog) count(k EventKind, g string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, e := range l.evs {
+		if e.Kind == k && e.Group == g {
+			n++
+		}
+	}
+	return n
+}
+
+// After a partition both nodes announced both addresses; when it heals,
+// each keeps its own group and must announce it again (EventReassert), or
+// the LAN keeps sending to the node that gave it back.
+func TestHealedPartitionReassertsKeptGroups(t *testing.T) {
+	mn := newMemNet()
+	var evA, evB eventLog
+	cfgA := memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir())
+	cfgB := memConfig("nodeb", "nodea", 1, hacf.FailbackOn, t.TempDir())
+	cfgA.OnEvent, cfgB.OnEvent = evA.add, evB.add
+	a := startMem(t, mn, cfgA, newRecorder("a"), nil)
+	b := startMem(t, mn, cfgB, newRecorder("b"), nil)
+	waitFor(t, long, "settled", settled(a, b))
+	if n := evA.count(EventReassert, gA) + evB.count(EventReassert, gB); n != 0 {
+		t.Fatalf("%d reassert events before any partition", n)
+	}
+	mn.setCut(0, true)
+	waitFor(t, long, "split brain", func() bool { return b.res.holds(gA) && a.res.holds(gB) })
+	mn.setCut(0, false)
+	waitFor(t, long, "partition healed", func() bool { return settled(a, b)() && !a.res.holds(gB) && !b.res.holds(gA) })
+	waitFor(t, long, "each node reasserts its own group", func() bool {
+		return evA.count(EventReassert, gA) > 0 && evB.count(EventReassert, gB) > 0
+	})
+	// A group given back is never reasserted.
+	if n := evA.count(EventReassert, gB) + evB.count(EventReassert, gA); n != 0 {
+		t.Errorf("%d reassert events for a group given back", n)
+	}
+}

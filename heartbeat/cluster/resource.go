@@ -514,6 +514,9 @@ func (n *node) healPartition() {
 			foreign = true
 		}
 	}
+	// The peer took our groups while it could not hear us and announced
+	// their addresses, so the LAN now sends to it: announce ours again.
+	n.reassert(rscLocal, "partition with "+n.peer+" healed")
 	if !foreign && n.iHold&rscForeign == 0 {
 		n.sendHeld(n.rs == rStable, "")
 		return
@@ -525,6 +528,17 @@ func (n *node) healPartition() {
 	n.releaseJob("heal", rscForeign, "partition healed", func() {
 		n.sendHeld(true, "")
 	})
+}
+
+// reassert emits EventReassert for each group in bits that this node holds:
+// another node may have announced its addresses, and the daemon announces
+// them again.
+func (n *node) reassert(bits int, why string) {
+	for _, g := range n.groupsOf(bits) {
+		if _, ok := n.held[g.Name]; ok {
+			n.event(EventReassert, slog.LevelWarn, fmt.Sprintf("keeping resource group %s (%s): announcing it again", g.Name, why), "group", g.Name)
+		}
+	}
 }
 
 // takeoverFromNode takes every group: the peer's through mach_down, ours

@@ -422,7 +422,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Everything that can refuse the configuration runs before anything
 	// is started: a daemon restarted on the active node must not purge the
 	// IPVS table (lnoded's cleanstop) because a later step failed.
-	cc, err := clusterConfig(d.cfg, d.stateDir(), d.log, d.met.onEvent)
+	cc, err := clusterConfig(d.cfg, d.stateDir(), d.log, d.onEvent)
 	if err != nil {
 		d.closeWatchdog()
 		return err
@@ -1020,4 +1020,13 @@ func needsRestart(a, b *config.Config) string {
 		return "the control socket, state directory or metrics address"
 	}
 	return ""
+}
+
+// onEvent is the engine's OnEvent (it must not block): metrics, and the
+// re-announcements the engine asks for.
+func (d *Daemon) onEvent(e cluster.Event) {
+	d.met.onEvent(e)
+	if e.Kind == cluster.EventReassert {
+		d.runner.Reannounce(e.Group)
+	}
 }

@@ -245,6 +245,19 @@ func (g *Group) Status() control.Group {
 	return s
 }
 
+// reannounce announces the group's addresses again, in the background, if
+// it runs here.
+func (g *Group) reannounce() {
+	if !g.Held() {
+		return
+	}
+	for _, r := range g.res {
+		if a, ok := r.(interface{ reannounce() }); ok {
+			a.reannounce()
+		}
+	}
+}
+
 // close releases what the resources hold in this process (goroutines)
 // without stopping them, for a daemon that exits and leaves them in place.
 func (g *Group) close() {
@@ -326,6 +339,16 @@ func (r *Runner) changed(name string, held bool, err error) {
 	r.mu.Unlock()
 	if f != nil {
 		f(name, held, err)
+	}
+}
+
+// Reannounce announces the addresses of the group called name again
+// (gratuitous ARP, unsolicited NA) if it runs here; it does not block. The
+// engine asks for it (cluster.EventReassert) when another node may have
+// announced them, e.g. after a healed partition.
+func (r *Runner) Reannounce(name string) {
+	if g, err := r.group(name); err == nil {
+		g.reannounce()
 	}
 }
 

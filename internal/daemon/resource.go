@@ -45,10 +45,14 @@ type vipResource struct {
 	refresh time.Duration
 	log     *slog.Logger
 
-	// The announcer goroutine: its cancel and its end.
+	// The announcer goroutine: its context, its cancel and its end; extra
+	// announcements (reannounce) run under the same context and are
+	// counted in extra, so Stop waits for them too.
 	mu       sync.Mutex
+	annCtx   context.Context
 	stopRefr context.CancelFunc
 	refrDone chan struct{}
+	extra    sync.WaitGroup
 }
 
 // newVIPResource maps the config model's VIP to vip.VIP.
@@ -105,7 +109,7 @@ func (r *vipResource) startAnnouncer() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	r.stopRefr, r.refrDone = cancel, done
+	r.annCtx, r.stopRefr, r.refrDone = ctx, cancel, done
 	go func() {
 		defer close(done)
 		if count(r.v.ARPCount, vip.DefaultARPCount) > 0 {
@@ -121,15 +125,36 @@ func (r *vipResource) startAnnouncer() {
 	}()
 }
 
+// reannounce announces the held VIP once more (ARPCount × ARPInterval) in
+// the background, for an address another node may have announced since ours
+// (cluster.EventReassert). It does nothing unless the VIP is held.
+func (r *vipResource) reannounce() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ctx := r.annCtx
+	if ctx == nil || count(r.v.ARPCount, vip.DefaultARPCount) == 0 {
+		return
+	}
+	r.log.Warn("IPaddr: announcing " + r.v.Addr.String() + " again: another node may have announced it")
+	r.extra.Add(1)
+	go func() {
+		defer r.extra.Done()
+		if err := r.m.Announce(ctx, r.v); err != nil && ctx.Err() == nil {
+			r.log.Warn("IPaddr: gratuitous ARP for "+r.v.Addr.String()+" failed: "+err.Error(), "err", err)
+		}
+	}()
+}
+
 func (r *vipResource) stopRefresh() {
 	r.mu.Lock()
 	cancel, done := r.stopRefr, r.refrDone
-	r.stopRefr, r.refrDone = nil, nil
+	r.annCtx, r.stopRefr, r.refrDone = nil, nil, nil
 	r.mu.Unlock()
 	if cancel != nil {
 		cancel()
 		<-done
 	}
+	r.extra.Wait()
 }
 
 func (r *vipResource) Stop(ctx context.Context) error {
