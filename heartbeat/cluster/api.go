@@ -113,6 +113,15 @@ type Config struct {
 	// OnEvent, when set, is called from the engine's goroutine for every
 	// Event; it must not block.
 	OnEvent func(Event)
+	// Ready, when set, says whether this node is ready to serve group: the
+	// daemon answers true once every real server of the group's lnoded
+	// modules has been checked by a check that started after since (the
+	// last time a heartbeat link or ping node came back here), so that a
+	// table whose checks failed during an outage is not served. A live
+	// peer's handover (auto_failback, ipfail, standby) waits for it, at
+	// most WarmWait; a dead peer's groups are taken at once. It is called
+	// from the engine's goroutine and must not block.
+	Ready func(group string, since time.Time) bool
 	// Resume, when set, continues a node that Detach ended: same
 	// generation, the next sequence number, its groups held (Acquire is
 	// called for each and must adopt what runs), status active at once and

@@ -52,6 +52,8 @@ func TestColdStartGivesEachOwnerItsGroup(t *testing.T) {
 	if !b.log.has("Acquired resource group 192.0.2.20") {
 		t.Error("no acquisition log")
 	}
+	// b says what it holds after acquiring it: a learns it a moment later.
+	waitFor(t, long, "a to learn what b holds", func() bool { return a.e.State().Peer.Holding == "local" })
 	st := a.e.State()
 	if st.Peer.Status != StatusActive || st.Holding != "local" || st.Peer.Holding != "local" || len(st.Peer.Links) != 1 || !st.Peer.Links[0].Up {
 		t.Errorf("snapshot: %+v", st)
@@ -500,4 +502,65 @@ func TestHealedPartitionReassertsKeptGroups(t *testing.T) {
 	if n := evA.count(EventReassert, gB) + evB.count(EventReassert, gA); n != 0 {
 		t.Errorf("%d reassert events for a group given back", n)
 	}
+}
+
+// A node whose checks are cold (Config.Ready false) does not take its group
+// back from a live peer: the peer keeps serving until the checks complete a
+// pass, so clients never meet a table at weight 0. A dead peer's groups are
+// taken at once.
+func TestFailbackWaitsForWarmChecks(t *testing.T) {
+	mn := newMemNet()
+	var ready atomic.Bool
+	var lastSince atomic.Int64
+	cfgA := memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir())
+	cfgB := memConfig("nodeb", "nodea", 1, hacf.FailbackOn, t.TempDir())
+	cfgA.Ready = func(g string, since time.Time) bool {
+		lastSince.Store(since.UnixNano())
+		return ready.Load()
+	}
+	b := startMem(t, mn, cfgB, newRecorder("b"), nil)
+	a := startMem(t, mn, cfgA, newRecorder("a"), nil)
+	waitFor(t, long, "b holds its group", func() bool { return b.res.holds(gB) && b.e.State().Stable })
+	// a comes up cold while b serves both groups (a was down: b took gA).
+	a.kill()
+	waitFor(t, long, "b takes gA from the dead a", func() bool { return b.res.holds(gA) })
+	a2 := startMem(t, mn, cfgA, newRecorder("a2"), nil)
+	waitFor(t, long, "a2 sees b", func() bool { return a2.e.State().Peer.Status == StatusActive })
+	time.Sleep(time.Second) // < WarmWait; b's failback request comes within ~100 ms
+	if a2.res.holds(gA) || !b.res.holds(gA) {
+		t.Fatalf("a cold node took its group back: a2=%s b=%s", a2.res.callLog(), b.res.callLog())
+	}
+	if lastSince.Load() == 0 {
+		t.Error("Ready was not given the time the links came back")
+	}
+	ready.Store(true)
+	took := waitFor(t, long, "failback once warm", func() bool { return a2.res.holds(gA) && !b.res.holds(gA) })
+	t.Logf("failback %v after the checks were warm", took)
+
+	// Cold forever: the failback is delayed by WarmWait, not lost.
+	ready.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), long)
+	defer cancel()
+	waitFor(t, long, "stable", func() bool { return a2.e.State().Stable && b.e.State().Stable })
+	if err := a2.e.Standby(ctx, All); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, long, "b holds both", func() bool { return b.res.holds(gA) && b.res.holds(gB) && !a2.res.holds(gA) })
+	waitFor(t, long, "stable", func() bool { return a2.e.State().Stable && b.e.State().Stable })
+	if err := b.e.Standby(ctx, All); err != nil {
+		t.Fatal(err)
+	}
+	took = waitFor(t, WarmWait(0)+long, "a2 takes both after WarmWait", func() bool { return a2.res.holds(gA) && a2.res.holds(gB) })
+	if took < WarmWait(0)/2 {
+		t.Errorf("a cold node took the groups %v after the request; expected about %v", took, WarmWait(0))
+	}
+
+	// A dead peer's groups are taken at once, cold or not.
+	waitFor(t, long, "stable", func() bool { return a2.e.State().Stable && b.e.State().Stable })
+	if err := a2.e.Standby(ctx, All); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, long, "b holds both again", func() bool { return b.res.holds(gA) && b.res.holds(gB) && !a2.res.holds(gA) && !a2.res.holds(gB) })
+	b.kill()
+	waitFor(t, WarmWait(0)/2, "a2 takes a dead peer's groups at once", func() bool { return a2.res.holds(gA) && a2.res.holds(gB) })
 }

@@ -63,6 +63,9 @@ func (n *node) pingTick(now time.Time) {
 		up := ok && now.Sub(last) <= n.t.DeadPing
 		if up != n.pingUp[h] {
 			n.pingUp[h] = up
+			if up {
+				n.reconnected = now
+			}
 			st := "dead"
 			if up {
 				st = "up"

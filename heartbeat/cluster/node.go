@@ -161,6 +161,14 @@ type node struct {
 	pGoneGen  uint64               // ... in this generation
 	ipReq     map[string]time.Time // legacy: groups asked for, when
 
+	// Cold tables: connectivity last came back at reconnected; a live
+	// peer's standby request that would give us groups before Ready says
+	// so waits in deferredAsk until deferUntil.
+	reconnected time.Time
+	deferredAsk *wire.Message
+	deferUntil  time.Time
+	retrying    bool // processing deferredAsk: do not defer it again
+
 	healPending bool
 	stoodDown   bool // gave up when the peer vanished: fewer ping nodes
 	recoverAt   time.Time
@@ -569,6 +577,7 @@ func (n *node) heard(i int, now time.Time) {
 	pl.lastHeard = now
 	if !pl.up {
 		pl.up = true
+		n.reconnected = now
 		n.event(EventLinkUp, slog.LevelInfo, fmt.Sprintf("Link %s:%s up.", n.peer, n.links[i].Interface()), "link", n.links[i].Interface())
 	}
 	n.pLast = now
@@ -754,6 +763,9 @@ func (n *node) onTick() {
 	if n.rs == rRscRcvd && !n.rscRcvdAt.IsZero() && now.Sub(n.rscRcvdAt) > max(2*dt, time.Second) {
 		n.log.Info("resource state still unsettled; acquiring our own resources")
 		n.settle()
+	}
+	if n.deferredAsk != nil {
+		n.retryDeferredAsk(now)
 	}
 	if !n.failbackRetry.IsZero() && now.After(n.failbackRetry) {
 		n.failbackRetry = time.Time{}

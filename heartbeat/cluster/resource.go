@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/directord/directord/heartbeat/hacf"
@@ -253,6 +254,94 @@ func (n *node) performAutoFailback() {
 	n.needsFailback = false
 }
 
+// WarmWait bounds how long a live peer's handover waits for this node's
+// checks (Config.Ready): never less than 3 s nor more than 8 s, below the
+// 10 s a standby handshake may take before the peer cancels it.
+func WarmWait(peerDeadTime time.Duration) time.Duration {
+	return min(max(3*time.Second, 2*peerDeadTime), 8*time.Second)
+}
+
+// mirror turns the peer's rsc_hold bits into ours: its local groups are our
+// foreign ones.
+func mirror(bits int) int {
+	out := 0
+	if bits&rscLocal != 0 {
+		out |= rscForeign
+	}
+	if bits&rscForeign != 0 {
+		out |= rscLocal
+	}
+	return out
+}
+
+// cold returns the groups in bits that we do not hold and Ready says are
+// not ready to serve here.
+func (n *node) cold(bits int) []string {
+	if n.cfg.Ready == nil {
+		return nil
+	}
+	var out []string
+	for _, g := range n.groupsOf(bits) {
+		if _, ok := n.held[g.Name]; !ok && !n.cfg.Ready(g.Name, n.reconnected) {
+			out = append(out, g.Name)
+		}
+	}
+	return out
+}
+
+// deferCold keeps the peer's standby request m, which would give us the
+// groups in bits, while their checks here are cold: the handover is
+// delayed until they are warm or WarmWait passes, never lost. It reports
+// whether m was kept.
+func (n *node) deferCold(m *wire.Message, bits int, now time.Time) bool {
+	if n.pDead || n.retrying {
+		return false
+	}
+	if n.deferredAsk == nil {
+		n.deferUntil = now.Add(WarmWait(n.peerDeadtime()))
+	} else if !now.Before(n.deferUntil) {
+		return false
+	}
+	cold := n.cold(bits)
+	if len(cold) == 0 {
+		return false
+	}
+	if n.deferredAsk == nil {
+		n.log.Warn(fmt.Sprintf("%s hands us resource groups %s but our checks have not completed a pass since our links came back: waiting for them (at most %v)",
+			n.peer, strings.Join(cold, " "), n.deferUntil.Sub(now).Round(time.Millisecond)))
+	}
+	n.deferredAsk = m
+	return true
+}
+
+// retryDeferredAsk processes a deferred standby request once our checks
+// are warm, the wait is over, or the peer has died.
+func (n *node) retryDeferredAsk(now time.Time) {
+	m := n.deferredAsk
+	if n.pDead {
+		n.deferredAsk, n.deferUntil = nil, time.Time{}
+		return
+	}
+	if now.Before(n.deferUntil) {
+		bits := rscAll
+		if h, ok := m.Get(wire.FieldRscHold); ok {
+			if b, ok := rscBits(h); ok {
+				bits = b
+			}
+		}
+		if len(n.cold(mirror(bits))) > 0 {
+			return
+		}
+		n.log.Info("checks completed a pass: taking the handed-over resource groups")
+	} else {
+		n.log.Warn("checks still cold after waiting: taking the handed-over resource groups anyway")
+	}
+	n.deferredAsk, n.deferUntil = nil, time.Time{}
+	n.retrying = true
+	n.askForResources(m, false)
+	n.retrying = false
+}
+
 // askForResources runs the standby handshake (ask_for_resources).
 func (n *node) askForResources(m *wire.Message, fromMe bool) {
 	if n.cfg.AutoFailback == hacf.FailbackLegacy {
@@ -279,6 +368,9 @@ func (n *node) askForResources(m *wire.Message, fromMe bool) {
 	orig := n.going
 	switch n.going {
 	case sbNot:
+		if !fromMe && info == "me" && n.deferCold(m, mirror(rtype), now) {
+			return
+		}
 		if !n.otherStable {
 			n.log.Warn(fmt.Sprintf("standby message [%s] from %s ignored.  Other side is in flux.", info, from))
 			return

@@ -427,6 +427,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.closeWatchdog()
 		return err
 	}
+	cc.Ready = d.groupReady
 	cc.Resume = d.takeResume()
 	eng, err := cluster.New(cc, d.runner)
 	if err != nil {
@@ -1029,4 +1030,42 @@ func (d *Daemon) onEvent(e cluster.Event) {
 	if e.Kind == cluster.EventReassert {
 		d.runner.Reannounce(e.Group)
 	}
+}
+
+// groupReady is the engine's Ready: a group is ready to be served here once
+// every real server of its lnoded modules has been checked by a check that
+// started after since (when a heartbeat link or ping node last came back),
+// so that a table whose checks failed while this node was cut off is not
+// served before they have run again.
+func (d *Daemon) groupReady(group string, since time.Time) bool {
+	g, err := d.runner.group(group)
+	if err != nil {
+		return true
+	}
+	for _, path := range g.lnodedPaths() {
+		d.mu.Lock()
+		mod, ok := d.mods[path]
+		d.mu.Unlock()
+		if !ok {
+			continue // nothing to wait for; Acquire reports the missing module
+		}
+		if !checkedSince(mod.m.State(), since) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkedSince reports whether every real server in states has had a check
+// that started at or after since; one in maintenance needs none.
+func checkedSince(states []lnoded.RealState, since time.Time) bool {
+	for _, s := range states {
+		if s.Health == lnoded.Maintenance {
+			continue
+		}
+		if s.LastCheck.IsZero() || s.LastCheck.Add(-s.Latency).Before(since) {
+			return false
+		}
+	}
+	return true
 }

@@ -245,6 +245,17 @@ func (g *Group) Status() control.Group {
 	return s
 }
 
+// lnodedPaths returns the lnoded.cf files of the group's lnoded resources.
+func (g *Group) lnodedPaths() []string {
+	var out []string
+	for _, r := range g.res {
+		if l, ok := r.(*lnodedResource); ok {
+			out = append(out, l.path)
+		}
+	}
+	return out
+}
+
 // reannounce announces the group's addresses again, in the background, if
 // it runs here.
 func (g *Group) reannounce() {
