@@ -47,11 +47,13 @@ type notifier struct {
 	drain    time.Duration // bounds the wait for queued mails at stop
 	now      func() time.Time
 
-	phase atomic.Uint32 // a config.AlertStatus bit: what ldirectord calls the daemon status
+	phase   atomic.Uint32 // a config.AlertStatus bit: what ldirectord calls the daemon status
+	checked atomic.Bool   // every real server has had its first check
 
 	mu      sync.Mutex
 	pending map[string]pendingAlert // ldirectord's %EMAILSTATUS: real servers to re-alert about
 	monErr  map[string]bool         // monitor files whose last write failed
+	seen    map[string]bool         // jobs with a result, until checked
 	queue   chan alertMail          // nil unless the sender runs
 	done    chan struct{}
 	stopNow context.CancelFunc
@@ -85,6 +87,7 @@ func newNotifier(logger *slog.Logger) *notifier {
 		now:      time.Now,
 		pending:  map[string]pendingAlert{},
 		monErr:   map[string]bool{},
+		seen:     map[string]bool{},
 	}
 	if u, err := user.Current(); err == nil {
 		n.user = u.Username
@@ -109,12 +112,29 @@ func hostname() string {
 // setPhase records the daemon status alerts are filtered by and report.
 func (n *notifier) setPhase(s config.AlertStatus) { n.phase.Store(uint32(s)) }
 
-// settled ends a start or a reload: the first reconcile after either has
-// been issued, and ldirectord is "running" again.
+// settled is called after each reconcile. It ends a reload (the
+// reconcile applied it) and a start once every real server has had its
+// first check (checked): ldirectord is "starting" through its first round
+// of checks, so emailalertstatus=running leaves out the start-up alerts.
 func (n *notifier) settled() {
-	for _, from := range []config.AlertStatus{config.AlertStarting, config.AlertReloading} {
-		n.phase.CompareAndSwap(uint32(from), uint32(config.AlertRunning))
+	n.phase.CompareAndSwap(uint32(config.AlertReloading), uint32(config.AlertRunning))
+	if n.checked.Load() {
+		n.phase.CompareAndSwap(uint32(config.AlertStarting), uint32(config.AlertRunning))
 	}
+}
+
+// firstResult records that job id has had a result and returns how many
+// jobs have, so that the scheduler's status is only read once the first
+// round may be over.
+func (n *notifier) firstResult(id string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.checked.Load() {
+		n.seen = nil
+		return 0
+	}
+	n.seen[id] = true
+	return len(n.seen)
 }
 
 // start runs the sender until the returned stop is called, which waits up

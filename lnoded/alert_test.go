@@ -159,6 +159,7 @@ func testNotifier(t *testing.T, s *smtpServer) (*notifier, *lockedWriter) {
 		return d.DialContext(ctx, "tcp", s.ln.Addr().String())
 	}
 	n.drain = time.Second
+	n.checked.Store(true) // settled() ends "starting"
 	stop := n.start()
 	t.Cleanup(stop)
 	return n, log
@@ -353,6 +354,7 @@ func TestAlertSendmail(t *testing.T) {
 	log := &lockedWriter{}
 	n := newNotifier(slog.New(slog.NewTextHandler(log, nil)))
 	n.hostname, n.sendmail, n.drain = "director1", script, time.Second
+	n.checked.Store(true)
 	stop := n.start()
 	p := alertPlan(t, "emailalert=ops@example.com\n\nvirtual=192.0.2.100:80\n\treal=192.0.2.11:80 gate\n")
 	n.settled()
@@ -371,11 +373,42 @@ func TestAlertSendmail(t *testing.T) {
 
 	n2 := newNotifier(slog.New(slog.NewTextHandler(log, nil)))
 	n2.sendmail, n2.drain = dir+"/missing-sendmail", time.Second
+	n2.checked.Store(true)
 	stop2 := n2.start()
 	n2.settled()
 	n2.op(p, quiesce(p, "192.0.2.100:80", "192.0.2.11", 0), "Quiescent real server: 192.0.2.11:80 (192.0.2.100:80) (Weight set to 0)", true)
 	stop2()
 	if !strings.Contains(log.String(), "failed to send email message") {
 		t.Errorf("a missing mailer was not logged:\n%s", log.String())
+	}
+}
+
+// TestAlertPhases: "starting" lasts until a reconcile after every real
+// server's first check, as ldirectord's first round of checks is part of
+// its start; "reloading" ends at the reconcile after the reload.
+func TestAlertPhases(t *testing.T) {
+	n := newNotifier(slog.New(slog.DiscardHandler))
+	phase := func() config.AlertStatus { return config.AlertStatus(n.phase.Load()) }
+	if phase() != config.AlertStarting {
+		t.Fatalf("a new notifier is %v", phase())
+	}
+	n.settled()
+	if phase() != config.AlertStarting {
+		t.Errorf("after a reconcile before the first checks: %v, want starting", phase())
+	}
+	n.checked.Store(true)
+	n.settled()
+	if phase() != config.AlertRunning {
+		t.Errorf("after the first checks and a reconcile: %v, want running", phase())
+	}
+	n.setPhase(config.AlertReloading)
+	n.settled()
+	if phase() != config.AlertRunning {
+		t.Errorf("after a reload's reconcile: %v, want running", phase())
+	}
+	n.setPhase(config.AlertStopping)
+	n.settled()
+	if phase() != config.AlertStopping {
+		t.Errorf("a reconcile during stop: %v, want stopping", phase())
 	}
 }

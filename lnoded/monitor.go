@@ -18,6 +18,7 @@ import (
 // alerts due.
 func (m *Module) onResult(jr checks.JobResult) {
 	m.mu.Lock()
+	jobs := len(m.plan.jobs)
 	var v *config.Virtual
 	var r *config.Real
 	if i, ok := m.plan.byJob[jr.ID]; ok {
@@ -32,6 +33,12 @@ func (m *Module) onResult(jr checks.JobResult) {
 		}
 	}
 	m.mu.Unlock()
+	if !m.notes.checked.Load() && m.notes.firstResult(jr.ID) >= jobs && m.allChecked() {
+		// The first round of checks is over: the next reconcile ends
+		// "starting" (see notifier.settled).
+		m.notes.checked.Store(true)
+		m.wake()
+	}
 	m.notes.resend()
 	if v == nil || v.MonitorFile == "" {
 		return
@@ -42,6 +49,19 @@ func (m *Module) onResult(jr checks.JobResult) {
 	}
 	line := MonitorLine(jr.Time, os.Getpid(), v, r, jr.Result.Up, msg)
 	m.notes.monitor(v.MonitorFile, line)
+}
+
+// allChecked tells whether every job has had a result.
+func (m *Module) allChecked() bool {
+	if m.sched == nil {
+		return false
+	}
+	for _, st := range m.sched.Status() {
+		if st.State == checks.Unknown {
+			return false
+		}
+	}
+	return true
 }
 
 // monitor appends line to file, logging a failure once until a write
