@@ -102,6 +102,37 @@ func TestDRPath(t *testing.T) {
 	}
 }
 
+// TestDRPathUnreachable: a real server that does not answer ARP, and one
+// behind a gateway (which direct routing cannot reach), are down with
+// that reason and within checktimeout.
+func TestDRPathUnreachable(t *testing.T) {
+	topo := netns.ForTest(t)
+	lan, err := topo.Switch("lan")
+	must(t, err)
+	director, err := topo.Host("director")
+	must(t, err)
+	_, err = topo.Plug(director, "eth0", lan)
+	must(t, err)
+	must(t, director.AddAddr("eth0", netip.MustParsePrefix("192.0.2.1/24")))
+	must(t, director.AddRoute(netip.MustParsePrefix("198.51.100.0/24"), netip.MustParseAddr("192.0.2.254")))
+	for rip, want := range map[string]string{
+		"192.0.2.50":   "no ARP reply from real server 192.0.2.50 on eth0",
+		"198.51.100.5": "reached through gateway 192.0.2.254; direct routing needs it on a directly connected network",
+	} {
+		c, err := New(Config{CheckType: "connect", Addr: netip.AddrPortFrom(netip.MustParseAddr(rip), 80),
+			CheckTimeout: 500 * time.Millisecond, DRPath: netip.MustParseAddrPort("192.0.2.100:80")})
+		must(t, err)
+		var r Result
+		must(t, director.Do(func() error { r = c.Check(context.Background()); return nil }))
+		if r.Up || !strings.Contains(errString(r.Err), want) {
+			t.Errorf("%s: %v; want down with %q", rip, r, want)
+		}
+		if r.Latency > 2*time.Second {
+			t.Errorf("%s: took %v with a 500ms checktimeout", rip, r.Latency)
+		}
+	}
+}
+
 func TestDRPathConfig(t *testing.T) {
 	base := Config{CheckType: "connect", Addr: netip.MustParseAddrPort("192.0.2.11:80"), DRPath: netip.MustParseAddrPort("192.0.2.100:80")}
 	bad := map[string]func(c *Config){
