@@ -19,7 +19,12 @@
 //
 // It keeps ldirectord 4.12's semantics for quiescent, readdquiescent,
 // fallback, fallbackcommand ("CMD start|stop VIP:PORT PROTO"), callback
-// ("CALLBACK FILE"), maintenancedir, autoreload and cleanstop. Where it
+// ("CALLBACK FILE"), maintenancedir, autoreload, cleanstop, the e-mail
+// alerts (emailalert, emailalertfreq, emailalertstatus, emailalertfrom,
+// smtp: ldirectord's mails, sent by one goroutine from a bounded queue so
+// that a mail server never delays checks) and monitorfile (ldirectord's
+// line per check, see MonitorLine). drpathcheck=yes, directord's own,
+// adds checks.DRPathChecker to a virtual service's checks. Where it
 // deliberately differs (it issues no operation for what did not change, it
 // programs a real server's final state in one operation instead of adding
 // it and then quiescing it) docs/lnoded.md says so.
