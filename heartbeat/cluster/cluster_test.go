@@ -564,3 +564,45 @@ func TestFailbackWaitsForWarmChecks(t *testing.T) {
 	b.kill()
 	waitFor(t, WarmWait(0)/2, "a2 takes a dead peer's groups at once", func() bool { return a2.res.holds(gA) && a2.res.holds(gB) })
 }
+
+// Between two directord nodes a planned handover (standby, failback) is make
+// before break: the acquiring node holds the group before the other
+// releases it, so the VIP is never held by nobody.
+func TestStandbyMakesBeforeBreaking(t *testing.T) {
+	mn := newMemNet()
+	var gap atomic.Value
+	var nodes [2]atomic.Pointer[testNode]
+	probe := func(other int) func(string) {
+		return func(g string) {
+			if o := nodes[other].Load(); o != nil && !o.res.holds(g) {
+				gap.Store(g)
+			}
+		}
+	}
+	resA, resB := newRecorder("a"), newRecorder("b")
+	resA.onRelease, resB.onRelease = probe(1), probe(0)
+	a := startMem(t, mn, memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir()), resA, nil)
+	b := startMem(t, mn, memConfig("nodeb", "nodea", 1, hacf.FailbackOn, t.TempDir()), resB, nil)
+	nodes[0].Store(a)
+	nodes[1].Store(b)
+	waitFor(t, long, "settled", settled(a, b))
+	ctx, cancel := context.WithTimeout(context.Background(), long)
+	defer cancel()
+	if err := a.e.Standby(ctx, All); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, long, "b holds both", func() bool {
+		return b.res.holds(gA) && !a.res.holds(gA) && a.e.State().Stable && b.e.State().Stable
+	})
+	if g := gap.Load(); g != nil {
+		t.Errorf("nodea released %s before nodeb held it: a=%s b=%s", g, a.res.callLog(), b.res.callLog())
+	}
+	// Handing a's group back (hb_standby failback, as auto_failback does).
+	if err := b.e.Standby(ctx, Failback); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, long, "gA back on a", func() bool { return settled(a, b)() && !b.res.holds(gA) })
+	if g := gap.Load(); g != nil {
+		t.Errorf("nodeb released %s before nodea held it: a=%s b=%s", g, a.res.callLog(), b.res.callLog())
+	}
+}

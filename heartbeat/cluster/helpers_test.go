@@ -25,6 +25,8 @@ type recorder struct {
 	calls []string
 	delay time.Duration
 	fail  map[string]bool
+	// onRelease, when set, is called at the start of each Release.
+	onRelease func(g string)
 }
 
 func newRecorder(name string) *recorder {
@@ -44,6 +46,9 @@ func (r *recorder) Acquire(ctx context.Context, g string) error {
 }
 
 func (r *recorder) Release(ctx context.Context, g string) error {
+	if r.onRelease != nil {
+		r.onRelease(g)
+	}
 	time.Sleep(r.delay)
 	r.mu.Lock()
 	defer r.mu.Unlock()

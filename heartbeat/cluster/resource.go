@@ -250,7 +250,7 @@ func (n *node) performAutoFailback() {
 	}
 	n.log.Info("Auto failback triggered: giving foreign resources back to " + n.peer)
 	n.standbyBits = rscForeign
-	n.send(proto.AskResources(proto.HoldForeign, "me"))
+	n.send(askMe(proto.HoldForeign))
 	n.needsFailback = false
 }
 
@@ -391,8 +391,12 @@ func (n *node) askForResources(m *wire.Message, fromMe bool) {
 			n.going = sbMe
 		} else {
 			n.going = sbOther
-			n.send(proto.AskResources(rscName(n.standbyBits), "other"))
 			n.standbyUntil = longTO
+			if v, _ := m.Get(fieldMakeBeforeBreak); v == "1" {
+				n.makeBeforeBreak()
+			} else {
+				n.send(proto.AskResources(rscName(n.standbyBits), "other"))
+			}
 		}
 	case sbMe:
 		if !fromMe {
@@ -457,6 +461,35 @@ func (n *node) askForResources(m *wire.Message, fromMe bool) {
 
 // goStandby releases (me) or acquires (other) the groups of set, set
 // being relative to the node that asked to go standby, then sends done.
+// fieldMakeBeforeBreak, on ask_resources info=me, is directord's
+// extension: the node going standby lets the peer acquire before it
+// releases. Heartbeat 3.0.6 reads only the fields it knows and ignores it
+// (and answers as always: break before make).
+const fieldMakeBeforeBreak = "dd_mbb"
+
+// askMe is the standby request, ask_resources info=me, offering the peer a
+// make-before-break handover.
+func askMe(kind string) *wire.Message {
+	return proto.AskResources(kind, "me").Add(fieldMakeBeforeBreak, "1")
+}
+
+// makeBeforeBreak acquires what the peer's standby hands us before
+// answering "other", so the VIP is never held by nobody: the peer releases
+// only after our announcements went out, and connection sync keeps its
+// connections. The rest of the handshake runs as usual (the acquisition
+// on "done" finds everything held).
+func (n *node) makeBeforeBreak() {
+	act := n.standbyBits
+	if act != rscAll {
+		act = rscAll &^ act // the standby node's local groups are our foreign ones
+	}
+	kind := rscName(n.standbyBits)
+	n.log.Info(fmt.Sprintf("acquire %s HA resources before %s releases them (make before break).", rscName(act), n.peer))
+	n.acquireJob("make_before_break", act, "standby of "+n.peer, func() {
+		n.send(proto.AskResources(kind, "other"))
+	})
+}
+
 func (n *node) goStandby(me bool, set int) {
 	act := set
 	if !me && set != rscAll {
@@ -496,7 +529,7 @@ func (n *node) peerTakeover(m *wire.Message) {
 		k = proto.HoldAll
 	}
 	n.event(EventRequested, slog.LevelInfo, fmt.Sprintf("%s asks to take over [%s]: going standby [%s]", n.peer, h, k))
-	n.send(proto.AskResources(k, "me"))
+	n.send(askMe(k))
 }
 
 func (n *node) peerShutdone() {
@@ -676,7 +709,7 @@ func (n *node) request(r request) {
 			k = Foreign
 		}
 		n.log.Info(fmt.Sprintf("Going standby [%s].", k))
-		n.send(proto.AskResources(string(k), "me"))
+		n.send(askMe(string(k)))
 		r.errc <- nil
 	case "takeover":
 		if n.pDead || !n.pHeard {
