@@ -227,6 +227,9 @@ func (c *Config) Run(ctx context.Context, job Job) (Result, error) {
 		cause = errors.New("guest stopped without the job's exit marker (kernel panic or init failure?)")
 	}
 	detail := fmt.Sprintf(" after %v", time.Since(start).Round(time.Millisecond))
+	if crash := con.crashLine(); crash != "" {
+		detail += "\nguest kernel: " + crash
+	}
 	if s := strings.TrimSpace(stderr.String()); s != "" {
 		detail += "\nqemu stderr:\n" + s
 	}
@@ -411,8 +414,12 @@ type console struct {
 	// marker is closed when the exit marker has been read.
 	marker chan struct{}
 
-	mu      sync.Mutex
-	tail    []string
+	mu   sync.Mutex
+	tail []string
+	// crash is the guest kernel's first "Kernel panic" or "Oops" line: a
+	// panic's stack trace is often longer than tail, and the error must
+	// still say what happened.
+	crash   string
 	output  bytes.Buffer
 	started bool
 	exited  bool
@@ -448,6 +455,9 @@ func (c *console) line(line []byte, startMark, exitMark string) {
 	// The guest turns off CR/LF translation, but not before the kernel's
 	// first lines; drop a CR before LF either way.
 	text := string(bytes.TrimRight(line, "\r\n"))
+	if c.crash == "" && (strings.Contains(text, "Kernel panic - ") || strings.Contains(text, "Oops: ")) {
+		c.crash = strings.TrimSpace(text)
+	}
 	c.tail = append(c.tail, text)
 	if len(c.tail) > consoleTail {
 		c.tail = c.tail[len(c.tail)-consoleTail:]
@@ -488,6 +498,13 @@ func (c *console) emit(b []byte) {
 	if c.job != nil {
 		c.job.Write(b)
 	}
+}
+
+// crashLine returns the guest kernel's panic or oops line, if it printed one.
+func (c *console) crashLine() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.crash
 }
 
 func (c *console) lastLines() []string {
