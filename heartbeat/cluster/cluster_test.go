@@ -606,3 +606,30 @@ func TestStandbyMakesBeforeBreaking(t *testing.T) {
 		t.Errorf("nodeb released %s before nodea held it: a=%s b=%s", g, a.res.callLog(), b.res.callLog())
 	}
 }
+
+// A make-before-break acquisition slower than mbbMaxAcquire is undone and
+// the handover completes break before make, with the group on one node.
+func TestSlowMakeBeforeBreakFallsBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out mbbMaxAcquire")
+	}
+	mn := newMemNet()
+	resB := newRecorder("b")
+	// Only the make-before-break acquisition is slow: the undo ends it.
+	resB.onRelease = func(string) { resB.slow.Store(0) }
+	a := startMem(t, mn, memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir()), newRecorder("a"), nil)
+	b := startMem(t, mn, memConfig("nodeb", "nodea", 1, hacf.FailbackOn, t.TempDir()), resB, nil)
+	waitFor(t, long, "settled", settled(a, b))
+	resB.slow.Store(int64(mbbMaxAcquire + 200*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), long)
+	defer cancel()
+	if err := a.e.Standby(ctx, Local); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, mbbMaxAcquire+3*long, "gA on b alone", func() bool {
+		return b.res.holds(gA) && !a.res.holds(gA) && a.e.State().Stable && b.e.State().Stable
+	})
+	if !strings.Contains(resB.callLog(), "acquire 192.0.2.10, release 192.0.2.10, acquire 192.0.2.10") {
+		t.Errorf("b did not undo its slow acquisition: %s", resB.callLog())
+	}
+}

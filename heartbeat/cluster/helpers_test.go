@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,8 @@ type recorder struct {
 	fail  map[string]bool
 	// onRelease, when set, is called at the start of each Release.
 	onRelease func(g string)
+	// slow, when set, adds its nanoseconds to each Acquire.
+	slow atomic.Int64
 }
 
 func newRecorder(name string) *recorder {
@@ -34,7 +37,7 @@ func newRecorder(name string) *recorder {
 }
 
 func (r *recorder) Acquire(ctx context.Context, g string) error {
-	time.Sleep(r.delay)
+	time.Sleep(r.delay + time.Duration(r.slow.Load()))
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, "acquire "+g)

@@ -485,10 +485,24 @@ func (n *node) makeBeforeBreak() {
 	}
 	kind := rscName(n.standbyBits)
 	n.log.Info(fmt.Sprintf("acquire %s HA resources before %s releases them (make before break).", rscName(act), n.peer))
+	start := n.now()
 	n.acquireJob("make_before_break", act, "standby of "+n.peer, func() {
+		if took := n.now().Sub(start); took > mbbMaxAcquire {
+			// The peer may have given up waiting for "other" (after 10 s)
+			// and kept its groups: undo, and hand over break before make.
+			n.log.Warn(fmt.Sprintf("make before break: acquiring took %v; releasing again, the handover proceeds break before make", took.Round(time.Millisecond)))
+			n.releaseJob("make_before_break", act, "slow make before break", func() {
+				n.send(proto.AskResources(kind, "other"))
+			})
+			return
+		}
 		n.send(proto.AskResources(kind, "other"))
 	})
 }
+
+// mbbMaxAcquire bounds a make-before-break acquisition: half the 10 s a
+// standby handshake may wait for "other" before the peer cancels it.
+const mbbMaxAcquire = 5 * time.Second
 
 func (n *node) goStandby(me bool, set int) {
 	act := set
