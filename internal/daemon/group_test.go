@@ -387,3 +387,25 @@ func TestTransform(t *testing.T) {
 		t.Errorf("after a failed transform: vip on=%v, state %s", vip.on, ng2.Status().State)
 	}
 }
+
+// announcingRes is a fakeRes that records re-announcements.
+type announcingRes struct{ fakeRes }
+
+func (a *announcingRes) reannounce() { a.j.add("reannounce:" + a.name) }
+
+// The engine's EventReassert reaches the VIP resources of a held group only.
+func TestRunnerReannounce(t *testing.T) {
+	j := &journal{}
+	g1 := NewGroup("g1", "node1", []Resource{&announcingRes{fakeRes{name: "vip1", j: j}}, &fakeRes{name: "x", j: j}}, nil)
+	g2 := NewGroup("g2", "node2", []Resource{&announcingRes{fakeRes{name: "vip2", j: j}}}, nil)
+	r := NewRunner([]*Group{g1, g2})
+	if err := r.Acquire(context.Background(), "g1"); err != nil {
+		t.Fatal(err)
+	}
+	r.Reannounce("g1")
+	r.Reannounce("g2")
+	r.Reannounce("nope")
+	if got, want := j.String(), "start:vip1 start:x reannounce:vip1"; got != want {
+		t.Errorf("journal %q, want %q", got, want)
+	}
+}
