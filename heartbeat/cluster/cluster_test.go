@@ -109,9 +109,7 @@ func TestStandbyAndTakeover(t *testing.T) {
 	_, a, b := pair(t, 1, hacf.FailbackOff)
 	waitFor(t, long, "settled", settled(a, b))
 	ctx := context.Background()
-	if err := a.e.Standby(ctx, All); err != nil {
-		t.Fatal(err)
-	}
+	retry(t, func() error { return a.e.Standby(ctx, All) }) // refused while a transition settles
 	waitFor(t, long, "nodeb to hold everything", func() bool {
 		return b.res.holds(gA) && b.res.holds(gB) && !a.res.holds(gA) && a.e.State().Stable && b.e.State().Stable
 	})
@@ -542,14 +540,10 @@ func TestFailbackWaitsForWarmChecks(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), long)
 	defer cancel()
 	waitFor(t, long, "stable", func() bool { return a2.e.State().Stable && b.e.State().Stable })
-	if err := a2.e.Standby(ctx, All); err != nil {
-		t.Fatal(err)
-	}
+	retry(t, func() error { return a2.e.Standby(ctx, All) }) // refused while a transition settles
 	waitFor(t, long, "b holds both", func() bool { return b.res.holds(gA) && b.res.holds(gB) && !a2.res.holds(gA) })
 	waitFor(t, long, "stable", func() bool { return a2.e.State().Stable && b.e.State().Stable })
-	if err := b.e.Standby(ctx, All); err != nil {
-		t.Fatal(err)
-	}
+	retry(t, func() error { return b.e.Standby(ctx, All) }) // refused while a transition settles
 	took = waitFor(t, WarmWait(0)+long, "a2 takes both after WarmWait", func() bool { return a2.res.holds(gA) && a2.res.holds(gB) })
 	if took < WarmWait(0)/2 {
 		t.Errorf("a cold node took the groups %v after the request; expected about %v", took, WarmWait(0))
@@ -557,9 +551,7 @@ func TestFailbackWaitsForWarmChecks(t *testing.T) {
 
 	// A dead peer's groups are taken at once, cold or not.
 	waitFor(t, long, "stable", func() bool { return a2.e.State().Stable && b.e.State().Stable })
-	if err := a2.e.Standby(ctx, All); err != nil {
-		t.Fatal(err)
-	}
+	retry(t, func() error { return a2.e.Standby(ctx, All) }) // refused while a transition settles
 	waitFor(t, long, "b holds both again", func() bool { return b.res.holds(gA) && b.res.holds(gB) && !a2.res.holds(gA) && !a2.res.holds(gB) })
 	b.kill()
 	waitFor(t, WarmWait(0)/2, "a2 takes a dead peer's groups at once", func() bool { return a2.res.holds(gA) && a2.res.holds(gB) })
@@ -588,9 +580,7 @@ func TestStandbyMakesBeforeBreaking(t *testing.T) {
 	waitFor(t, long, "settled", settled(a, b))
 	ctx, cancel := context.WithTimeout(context.Background(), long)
 	defer cancel()
-	if err := a.e.Standby(ctx, All); err != nil {
-		t.Fatal(err)
-	}
+	retry(t, func() error { return a.e.Standby(ctx, All) }) // refused while a transition settles
 	waitFor(t, long, "b holds both", func() bool {
 		return b.res.holds(gA) && !a.res.holds(gA) && a.e.State().Stable && b.e.State().Stable
 	})
@@ -598,9 +588,7 @@ func TestStandbyMakesBeforeBreaking(t *testing.T) {
 		t.Errorf("nodea released %s before nodeb held it: a=%s b=%s", g, a.res.callLog(), b.res.callLog())
 	}
 	// Handing a's group back (hb_standby failback, as auto_failback does).
-	if err := b.e.Standby(ctx, Failback); err != nil {
-		t.Fatal(err)
-	}
+	retry(t, func() error { return b.e.Standby(ctx, Failback) }) // refused while a transition settles
 	waitFor(t, long, "gA back on a", func() bool { return settled(a, b)() && !b.res.holds(gA) })
 	if g := gap.Load(); g != nil {
 		t.Errorf("nodeb released %s before nodea held it: a=%s b=%s", g, a.res.callLog(), b.res.callLog())
@@ -623,9 +611,7 @@ func TestSlowMakeBeforeBreakFallsBack(t *testing.T) {
 	resB.slow.Store(int64(mbbMaxAcquire + 200*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), long)
 	defer cancel()
-	if err := a.e.Standby(ctx, Local); err != nil {
-		t.Fatal(err)
-	}
+	retry(t, func() error { return a.e.Standby(ctx, Local) }) // refused while a transition settles
 	waitFor(t, mbbMaxAcquire+3*long, "gA on b alone", func() bool {
 		return b.res.holds(gA) && !a.res.holds(gA) && a.e.State().Stable && b.e.State().Stable
 	})
