@@ -151,15 +151,16 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 			d.closeAll()
 		}
 	}()
-	d.ipvs, err = ipvs.Open()
+	var k syncKernel
+	d.ipvs, k, err = openIPVS(cfg, ipvs.Open, d.log)
 	if err != nil {
-		return nil, fmt.Errorf("IPVS: %w", err)
+		return nil, err
 	}
 	d.vips, err = vip.New()
 	if err != nil {
 		return nil, fmt.Errorf("VIP manager: %w", err)
 	}
-	d.sync = newSyncControl(d.ipvs, cfg.Directord.Sync, d.log)
+	d.sync = newSyncControl(k, cfg.Directord.Sync, d.log)
 	groups, err := d.buildGroups(cfg)
 	if err != nil {
 		return nil, err
@@ -179,6 +180,45 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	ok = true
 	return d, nil
 }
+
+// openIPVS opens the kernel's IPVS. A kernel without IPVS is refused only
+// when the configuration needs it: a pair that holds only VIPs and scripts,
+// as many Heartbeat clusters do, runs on any kernel. Then the handle is nil
+// and the sync controller gets a kernel that has none.
+func openIPVS(cfg *config.Config, open func() (*ipvs.Handle, error), log *slog.Logger) (*ipvs.Handle, syncKernel, error) {
+	h, err := open()
+	if err == nil {
+		return h, h, nil
+	}
+	why := ipvsNeeded(cfg)
+	if !errors.Is(err, ipvs.ErrUnavailable) || why != "" {
+		if why != "" {
+			err = fmt.Errorf("%w (%s)", err, why)
+		}
+		return nil, nil, fmt.Errorf("IPVS: %w", err)
+	}
+	log.Info("IPVS is not available in this kernel; running without it (no lnoded resource, sync daemon off)")
+	return nil, noIPVS{}, nil
+}
+
+// ipvsNeeded says why cfg needs the kernel's IPVS, or "" when it does not.
+func ipvsNeeded(cfg *config.Config) string {
+	switch {
+	case len(lnodedFiles(cfg)) > 0:
+		return "an lnoded resource needs it"
+	case cfg.Directord.Sync.Enabled:
+		return "the IPVS sync daemon is enabled"
+	}
+	return ""
+}
+
+// noIPVS is the sync controller's kernel when the kernel has no IPVS; with
+// sync off it is never called, and says why if it is.
+type noIPVS struct{}
+
+func (noIPVS) StartDaemon(context.Context, ipvs.Daemon) error     { return ipvs.ErrUnavailable }
+func (noIPVS) StopDaemon(context.Context, ipvs.DaemonState) error { return ipvs.ErrUnavailable }
+func (noIPVS) Daemons(context.Context) ([]ipvs.Daemon, error)     { return nil, ipvs.ErrUnavailable }
 
 func (d *Daemon) load(ctx context.Context) (*config.Config, error) {
 	opts := &config.Options{NodeName: d.opts.NodeName}
@@ -806,13 +846,17 @@ func (d *Daemon) Status(ctx context.Context) (*control.Status, error) {
 		st.Watchdog = control.Watchdog{Device: d.wd.Path(), Interval: d.wd.Timeout(), LastFeed: d.wd.LastFeed()}
 	}
 	st.Watchdog.Systemd = d.sdWD
-	info, err := d.ipvs.Info(ctx)
-	if err == nil {
-		st.IPVS.Info = info
-		st.IPVS.Table, err = d.ipvs.Table(ctx)
-	}
-	if err != nil {
-		st.IPVS.Error = err.Error()
+	if d.ipvs == nil {
+		st.IPVS.Error = ipvs.ErrUnavailable.Error()
+	} else {
+		info, err := d.ipvs.Info(ctx)
+		if err == nil {
+			st.IPVS.Info = info
+			st.IPVS.Table, err = d.ipvs.Table(ctx)
+		}
+		if err != nil {
+			st.IPVS.Error = err.Error()
+		}
 	}
 	if st.IPVS.Table == nil {
 		st.IPVS.Table = ipvs.Table{}
@@ -857,6 +901,9 @@ func (d *Daemon) reload(ctx context.Context) ([]string, error) {
 	cfg, err := d.load(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if why := ipvsNeeded(cfg); d.ipvs == nil && why != "" {
+		return nil, fmt.Errorf("%s, and this kernel has no IPVS", why)
 	}
 	d.mu.Lock()
 	old := d.cfg
