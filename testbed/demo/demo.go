@@ -90,6 +90,9 @@ type Summary struct {
 	DNSTCP            Stream   `json:"dns_tcp"`
 	// VIPOn lists the directors holding the VIP at the end.
 	VIPOn []string `json:"vip_on"`
+	// VIPTimeline is who held the VIP over the traffic, one spell per
+	// change seen by the 2 ms sampling.
+	VIPTimeline []VIPSpell `json:"vip_timeline"`
 	// Events is the timeline, in ms from the start of the traffic.
 	Events []Event `json:"events"`
 	// Checks are what the scenario expects; OK is true when all hold.
@@ -97,6 +100,14 @@ type Summary struct {
 	OK        bool    `json:"ok"`
 	SetupMS   float64 `json:"setup_ms"`
 	TrafficMS float64 `json:"traffic_ms"`
+}
+
+// VIPSpell is a time during which the same directors held the VIP: On is
+// "node1", "node2", "both" or "nobody".
+type VIPSpell struct {
+	FromMS float64 `json:"from_ms"`
+	MS     float64 `json:"ms"`
+	On     string  `json:"on"`
 }
 
 // Event is one moment of the timeline.
@@ -139,13 +150,27 @@ var ErrUnknownScenario = errors.New("unknown scenario")
 
 // run is one scenario run's state, shared by the scenario and Run.
 type run struct {
-	b       *bed
-	tr      *traffic
-	t0      time.Time // traffic start
-	sum     *Summary
-	w0, w1  time.Time // disruption window
-	mu      sync.Mutex
-	printed int
+	b   *bed
+	tr  *traffic
+	t0  time.Time // traffic start
+	sum *Summary
+	// windows are the disruptions the scenario causes (from an event to
+	// the service settling, plus the client's SYN retransmission): a
+	// request lost outside every one of them is a failure of the design.
+	windows []span
+	// owners is what the scenario expects of VIP ownership over the run,
+	// checked once the traffic has stopped.
+	owners *ownership
+	mu     sync.Mutex
+	// timeline is who held the VIP, appended by watchVIP (under mu).
+	timeline []vipSpell
+}
+
+type span struct{ from, to time.Time }
+
+type vipSpell struct {
+	from time.Time
+	on   string
 }
 
 func (r *run) event(format string, args ...any) {
@@ -283,8 +308,10 @@ func Run(ctx context.Context, scenario string, o Options) (sum Summary, err erro
 		return sum, err
 	}
 	tr.stop()
-	sum.TrafficMS = ms(time.Since(r.t0))
+	end := time.Now()
+	sum.TrafficMS = ms(end.Sub(r.t0))
 	r.finish()
+	r.checkOwnership(end)
 	tr = nil
 	for _, d := range b.nodes {
 		if d.hasVIP() {
@@ -307,13 +334,9 @@ func Run(ctx context.Context, scenario string, o Options) (sum Summary, err erro
 // finish fills the summary from the traffic.
 func (r *run) finish() {
 	s, tr := r.sum, r.tr
-	w1 := r.w1
-	if !r.w0.IsZero() && w1.IsZero() {
-		w1 = time.Now()
-	}
-	s.HTTP = tr.http.summary(r.t0, r.w0, w1)
-	s.DNSUDP = tr.dnsUDP.summary(r.t0, r.w0, w1)
-	s.DNSTCP = tr.dnsTCP.summary(r.t0, r.w0, w1)
+	s.HTTP = tr.http.summary(r.t0, r.windows)
+	s.DNSUDP = tr.dnsUDP.summary(r.t0, r.windows)
+	s.DNSTCP = tr.dnsTCP.summary(r.t0, r.windows)
 	for _, st := range []Stream{s.HTTP, s.DNSUDP, s.DNSTCP} {
 		s.RequestsSent += st.Sent
 		s.RequestsLost += st.Lost
@@ -350,6 +373,12 @@ func (r *run) watchVIP() func() {
 			}
 			h1, h2 := r.b.nodes[0].hasVIP(), r.b.nodes[1].hasVIP()
 			now := time.Now()
+			on := [2][2]string{{"nobody", "node2"}, {"node1", "both"}}[b2i(h1)][b2i(h2)]
+			r.mu.Lock()
+			if n := len(r.timeline); n == 0 || r.timeline[n-1].on != on {
+				r.timeline = append(r.timeline, vipSpell{now, on})
+			}
+			r.mu.Unlock()
 			switch {
 			case !h1 && !h2 && absentSince.IsZero():
 				absentSince = now
@@ -539,6 +568,13 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -2,12 +2,13 @@ package demo
 
 import (
 	"context"
-
 	"fmt"
-	"github.com/directord/directord/internal/control"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/directord/directord/internal/control"
 )
 
 // scenarioDef is one scenario: what it shows and what it does once the
@@ -70,11 +71,13 @@ func (r *run) warmCheck(ctx context.Context, d *director) {
 	r.check(all == 8 && zero == 0, d.name+"'s table is warm when it takes the VIP", "%d of %d real servers at weight 0 (8 expected, all up)", zero, all)
 }
 
-// window sets the disruption window: from t0 to end plus the client's SYN
+// window records a disruption: from t0 to end plus the client's SYN
 // retransmission (a request sent before end may still get through, or
 // fail, up to a second later).
 func (r *run) window(t0, end time.Time) {
-	r.w0, r.w1 = t0, end.Add(time.Second)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.windows = append(r.windows, span{t0, end.Add(time.Second)})
 }
 
 func (r *run) connectionChecks() {
@@ -85,16 +88,97 @@ func (r *run) connectionChecks() {
 	r.check(broken == 0, "long-lived connections survive (IPVS connection sync)", "%d of %d broken", broken, len(r.tr.conns))
 }
 
+// lossOutsideWindow checks the requests given up so far: each must have
+// been in flight during one of the disruptions.
 func (r *run) lossOutsideWindow() {
-	n := 0
+	r.mu.Lock()
+	windows := append([]span(nil), r.windows...)
+	r.mu.Unlock()
+	n, total := 0, 0
 	for _, s := range []*stream{&r.tr.http, &r.tr.dnsUDP, &r.tr.dnsTCP} {
-		n += s.summary(r.t0, r.w0, r.w1.Add(time.Hour)).LostOutsideWindow
+		st := s.summary(r.t0, windows)
+		n += st.LostOutsideWindow
+		total += st.Lost
 	}
-	r.check(n == 0, "requests lost only during the disruption", "%d lost before it", n)
+	r.check(n == 0, "requests lost only during the disruption", "%d of %d lost outside it", n, total)
 }
+
+// ownership is what a scenario expects of who holds the VIP over the whole
+// run, both directors sampled together every 2 ms.
+type ownership struct {
+	says string
+	// want matches the spells, as "node1 nobody node2" (node1, node2,
+	// both, nobody). Sampling reads one node then the other, so a handover
+	// may show a spurious brief "nobody" or "both": patterns allow those
+	// between owners where the design does not forbid them.
+	want *regexp.Regexp
+	// maxAbsent and maxBoth bound any spell of nobody and of both (0: no
+	// bound). Generous: they catch a VIP lost or doubled for good, not a
+	// slow emulated CPU.
+	maxAbsent, maxBoth time.Duration
+}
+
+// expectOwnership sets what checkOwnership checks at the end of the run.
+func (r *run) expectOwnership(says, pattern string, maxAbsent, maxBoth time.Duration) {
+	r.owners = &ownership{says: says, want: regexp.MustCompile(pattern), maxAbsent: maxAbsent, maxBoth: maxBoth}
+}
+
+// checkOwnership fills the summary's timeline and checks it against what
+// the scenario expects.
+func (r *run) checkOwnership(end time.Time) {
+	r.mu.Lock()
+	tl := append([]vipSpell(nil), r.timeline...)
+	r.mu.Unlock()
+	var seq, desc []string
+	var absent, both time.Duration
+	for i, sp := range tl {
+		to := end
+		if i+1 < len(tl) {
+			to = tl[i+1].from
+		}
+		d := to.Sub(sp.from)
+		r.sum.VIPTimeline = append(r.sum.VIPTimeline, VIPSpell{FromMS: ms(sp.from.Sub(r.t0)), MS: ms(d), On: sp.on})
+		seq = append(seq, sp.on)
+		desc = append(desc, fmt.Sprintf("%s %v", sp.on, d.Round(time.Millisecond)))
+		switch sp.on {
+		case "nobody":
+			absent = max(absent, d)
+		case "both":
+			both = max(both, d)
+		}
+	}
+	o := r.owners
+	if o == nil {
+		return
+	}
+	ok := o.want.MatchString(strings.Join(seq, " "))
+	why := ""
+	if !ok {
+		why = fmt.Sprintf(" (want %s)", o.want)
+	}
+	if o.maxAbsent > 0 && absent > o.maxAbsent {
+		ok, why = false, fmt.Sprintf("%s (nobody held it for %v, more than %v)", why, absent.Round(time.Millisecond), o.maxAbsent)
+	}
+	if o.maxBoth > 0 && both > o.maxBoth {
+		ok, why = false, fmt.Sprintf("%s (both held it for %v, more than %v)", why, both.Round(time.Millisecond), o.maxBoth)
+	}
+	r.check(ok, "VIP ownership over time: "+o.says, "%s%s", strings.Join(desc, " → "), why)
+}
+
+// Bounds of a VIP spell nobody (or both, where the design does not
+// want that) should ever come near: ten times the default deadtime.
+const (
+	longAbsent = 5 * time.Second
+	longBoth   = 5 * time.Second
+)
+
+// handover is the pattern of transient spells between two owners.
+const handover = `(nobody |both )*`
 
 func powerLoss(ctx context.Context, r *run) error {
 	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	// node1's VIP goes with its power, before node2 can notice: never both.
+	r.expectOwnership("node1, nobody until node2 declares it dead, then node2 alone", `^node1 nobody node2$`, longAbsent, 0)
 	r.event("POWER LOSS on node1: its links go down and its directord is killed (kill -9), at once")
 	t0 := time.Now()
 	// Links first: a machine without power sends nothing, not even what a
@@ -124,6 +208,10 @@ func powerLoss(ctx context.Context, r *run) error {
 
 func kill9(ctx context.Context, r *run) error {
 	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	// The killed daemon releases nothing: both hold the VIP until the
+	// watchdog reboots node1 (no bound on that spell), then node2 alone
+	// until the failback.
+	r.expectOwnership("node1, both until the watchdog reboots node1, node2 alone, node1 alone again after the failback", `^node1 both node2 `+handover+`node1$`, longAbsent, 0)
 	r.event("kill -9 of node1's directord: nothing is released (no watchdog to reboot a namespace)")
 	t0 := time.Now()
 	n1.signal(syscall.SIGKILL, 5*time.Second)
@@ -168,12 +256,20 @@ func kill9(ctx context.Context, r *run) error {
 		r.warmCheck(ctx, n1)
 	}
 	r.check(ok, "auto_failback returns the VIP to node1 alone", "%v", fb.Round(time.Millisecond))
-	r.w1 = time.Now()
+	r.window(t1, time.Now())
+	if err := sleep(ctx, time.Second); err != nil {
+		return err
+	}
+	// Sync kept the connections on node2 and, once node1 is back as
+	// backup, on node1 again.
+	r.connectionChecks()
+	r.lossOutsideWindow()
 	return nil
 }
 
 func graceful(ctx context.Context, r *run) error {
 	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	r.expectOwnership("node1, node2 after the stop, node1 after the restart (never both or nobody for long)", `^node1 `+handover+`node2 `+handover+`node1$`, longAbsent, longBoth)
 	r.event("graceful stop of node1's directord (SIGTERM, as `service heartbeat stop`)")
 	t0 := time.Now()
 	if err := n1.signal(syscall.SIGTERM, settle); err != nil {
@@ -200,7 +296,7 @@ func graceful(ctx context.Context, r *run) error {
 		r.warmCheck(ctx, n1)
 	}
 	r.check(ok, "auto_failback returns the VIP to node1", "%v", fb.Round(time.Millisecond))
-	r.w1 = time.Now().Add(time.Second)
+	r.window(t1, time.Now())
 	if err := sleep(ctx, time.Second); err != nil {
 		return err
 	}
@@ -240,6 +336,7 @@ func standby(ctx context.Context, r *run) error {
 
 func publicCut(ctx context.Context, r *run) error {
 	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	r.expectOwnership("node1, node2 while node1's cable is out, node1 again after it returns (never both or nobody for long)", `^node1 `+handover+`node2 `+handover+`node1$`, longAbsent, longBoth)
 	r.event("node1's LAN cable (eth0) is pulled; heartbeats still flow on hb0; ping node %s", pingIP)
 	t0 := time.Now()
 	if err := n1.setLinks(false, "eth0"); err != nil {
@@ -256,8 +353,6 @@ func publicCut(ctx context.Context, r *run) error {
 	if err := sleep(ctx, r.b.o.Hold); err != nil {
 		return err
 	}
-	r.connectionChecks()
-	r.lossOutsideWindow()
 	r.event("node1's cable is plugged back in")
 	t1 := time.Now()
 	if err := n1.setLinks(true, "eth0"); err != nil {
@@ -272,12 +367,21 @@ func publicCut(ctx context.Context, r *run) error {
 		r.warmCheck(ctx, n1)
 	}
 	r.check(ok, "the VIP returns to node1 when its ping node is back (auto_failback on)", "%v", fb.Round(time.Millisecond))
-	r.w1 = time.Now().Add(time.Second)
+	r.window(t1, time.Now())
+	if err := sleep(ctx, time.Second); err != nil {
+		return err
+	}
+	// Checked after the failback too: a cold table on node1 would refuse
+	// connections there.
+	r.connectionChecks()
+	r.lossOutsideWindow()
 	return nil
 }
 
 func splitBrain(ctx context.Context, r *run) error {
 	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	// One node holds the VIP throughout: never nobody.
+	r.expectOwnership("node1, both during the split brain, one of them alone after the heal", `^node1 both (node1|node2)$`, 0, 0)
 	r.event("every link between node1 and node2 is cut: hb0 down, and the LAN switch isolates their ports from each other (clients still reach both)")
 	t0 := time.Now()
 	if err := n1.setLinks(false, "hb0"); err != nil {
@@ -335,12 +439,20 @@ func splitBrain(ctx context.Context, r *run) error {
 	}
 	limit := 2 * time.Second
 	r.check(ok && back < heal+limit, "clients reach the VIP again within 2 s of the single owner", "answered again %v after the links returned, %v after one owner was left", back.Round(time.Millisecond), (back - heal).Round(time.Millisecond))
-	r.w1 = time.Now().Add(time.Second)
+	r.window(t1, time.Now())
+	if err := sleep(ctx, time.Second); err != nil {
+		return err
+	}
+	// Both masters kept their entries for the connections opened before
+	// the split, so neither move of the client's traffic resets them.
+	r.connectionChecks()
+	r.lossOutsideWindow()
 	return nil
 }
 
 func hbLinkCut(ctx context.Context, r *run) error {
 	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	r.expectOwnership("node1 alone throughout", `^node1$`, 0, 0)
 	r.event("the heartbeat cable hb0 is cut (the LAN still carries heartbeats)")
 	t0 := time.Now()
 	if err := n1.setLinks(false, "hb0"); err != nil {
@@ -376,6 +488,7 @@ func hbLinkCut(ctx context.Context, r *run) error {
 func rsFailure(ctx context.Context, r *run) error {
 	n1 := r.b.nodes[0]
 	rs1 := r.b.reals[0]
+	r.expectOwnership("node1 alone throughout", `^node1$`, 0, 0)
 	r.event("rs1's web server stops (service httpd stop); DNS and echo keep running")
 	t0 := time.Now()
 	rs1.stopWeb()
@@ -409,6 +522,7 @@ func reload(ctx context.Context, r *run) error {
 	if err != nil {
 		return fmt.Errorf("node1 metrics: %w", err)
 	}
+	r.expectOwnership("node1 alone throughout", `^node1$`, 0, 0)
 	r.event("lnoded.cf edited on both nodes: rs2's weight in the web service 1 → 3; `directord reload` on each")
 	t0 := time.Now()
 	for _, d := range r.b.nodes {

@@ -95,7 +95,9 @@ type LostRequest struct {
 	Error    string  `json:"error"`
 }
 
-func (s *stream) summary(t0, w0, w1 time.Time) Stream {
+// summary says what the stream saw; windows are the scenario's disruptions
+// (a window still open, to zero, lasts to now).
+func (s *stream) summary(t0 time.Time, windows []span) Stream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := Stream{Sent: s.sent, Lost: len(s.failures), LongestGapMS: ms(s.longest), AnsweredBy: s.by}
@@ -108,11 +110,21 @@ func (s *stream) summary(t0, w0, w1 time.Time) Stream {
 			out.FirstError = f.err
 		}
 		out.LostRequests = append(out.LostRequests, LostRequest{ms(f.start.Sub(t0)), ms(f.end.Sub(t0)), f.err})
-		if w0.IsZero() || f.end.Before(w0) || f.start.After(w1) {
+		if !f.during(windows) {
 			out.LostOutsideWindow++
 		}
 	}
 	return out
+}
+
+// during says whether the request was in flight during one of windows.
+func (f failure) during(windows []span) bool {
+	for _, w := range windows {
+		if !f.end.Before(w.from) && (w.to.IsZero() || !f.start.After(w.to)) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *stream) counts() (sent, lost int) {
