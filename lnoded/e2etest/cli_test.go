@@ -8,23 +8,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/directord/directord/testbed/vm"
 )
 
-// cli returns the directord binary: the one built on the host and carried
-// into the guest, or, when the tests run on a host with IPVS, one built now.
+// cli returns the directord binary that TestMain built: on the host, or
+// carried into the guest.
 func cli(t *testing.T) string {
 	t.Helper()
-	if vm.InGuest() {
-		if _, err := os.Stat(guestCLI); err != nil {
-			t.Fatalf("the guest has no directord binary: %v", err)
-		}
-		return guestCLI
-	}
-	p, err := buildCLI(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	p := os.Getenv(cliEnv)
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("no directord binary (%s=%q): %v", cliEnv, p, err)
 	}
 	return p
 }

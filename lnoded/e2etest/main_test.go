@@ -9,9 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -30,40 +28,15 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(childEnv); path != "" {
 		os.Exit(child(path))
 	}
-	// Debian's ldirectord runs in the guest for the differential test, and
-	// the directord binary for the command-line test.
-	vm.MainWith(m, vm.MainOptions{Files: func() ([]vm.File, error) {
-		files, err := ldirectordFiles()
-		if err != nil {
-			return nil, err
-		}
-		bin, err := buildCLI(os.TempDir())
-		if err != nil {
-			return nil, err
-		}
-		data, err := os.ReadFile(bin)
-		os.Remove(bin)
-		if err != nil {
-			return nil, err
-		}
-		return append(files, vm.File{Guest: guestCLI, Data: data, Mode: 0o755}), nil
-	}})
+	// The directord binary is for the command-line test, and Debian's
+	// ldirectord runs in the guest for the differential test.
+	vm.MainWithGoBinary(m, "github.com/directord/directord/cmd/directord", cliEnv,
+		vm.MainOptions{Files: ldirectordFiles})
 }
 
-// guestCLI is where the directord binary is in the guest.
-const guestCLI = "/job/cli/directord"
-
-// buildCLI builds cmd/directord (static, so that it runs in the guest) into
-// dir and returns its path.
-func buildCLI(dir string) (string, error) {
-	out := filepath.Join(dir, fmt.Sprintf("directord-e2e-%d", os.Getpid()))
-	cmd := exec.Command("go", "build", "-o", out, "github.com/directord/directord/cmd/directord")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build cmd/directord: %v\n%s", err, b)
-	}
-	return out, nil
-}
+// cliEnv names the directord binary built for the tests, on the host or in
+// the guest (vm.MainWithGoBinary).
+const cliEnv = "DIRECTORD_LNODED_E2E_CLI"
 
 // child is `directord lnoded --config path` (cmd/directord/lnoded.go) minus
 // flag parsing: both run lnoded.RunFile with SIGHUP reloading and SIGTERM

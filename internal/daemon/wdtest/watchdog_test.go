@@ -30,10 +30,11 @@ import (
 	"github.com/directord/directord/testbed/vm"
 )
 
-// guestEnv makes the test binary play the guest's part.
+// guestEnv makes the test binary play the guest's part; its value is the
+// path of the directord binary in the guest.
 const guestEnv = "DIRECTORD_WDTEST_GUEST"
 
-const guestDirectord = "/job/bin/directord"
+const directordPkg = "github.com/directord/directord/cmd/directord"
 
 // wdTimeout is the watchdog timeout the daemon sets: ha.cf's deadtime.
 const wdTimeout = 2 * time.Second
@@ -42,13 +43,12 @@ const wdTimeout = 2 * time.Second
 // (guest, from TestMain) there and watches the console: the guest must reset within the
 // watchdog timeout of the kill, and not before.
 func TestKill9ResetsNode(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "directord")
-	build := exec.Command("go", "build", "-o", bin, "github.com/directord/directord/cmd/directord")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building directord: %v\n%s", err, out)
+	bin, cleanup, err := vm.BuildGoBinary(directordPkg)
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(cleanup)
+	carry := vm.GoBinaryFile(directordPkg, bin)
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -78,8 +78,8 @@ func TestKill9ResetsNode(t *testing.T) {
 	res, err := cfg.Run(ctx, vm.Job{
 		Path:  self,
 		Args:  nil,
-		Env:   []string{guestEnv + "=1"},
-		Files: []vm.File{{Guest: guestDirectord, Host: bin, Mode: 0o755}},
+		Env:   []string{guestEnv + "=" + carry.Guest},
+		Files: []vm.File{carry},
 	})
 	ended := time.Now()
 	mu.Lock()
@@ -131,8 +131,8 @@ func (f lineWriter) Write(p []byte) (int, error) {
 // TestMain runs the guest's half instead of the tests when this binary is
 // the job of the guest that TestKill9ResetsNode boots.
 func TestMain(m *testing.M) {
-	if os.Getenv(guestEnv) != "" {
-		guest()
+	if bin := os.Getenv(guestEnv); bin != "" {
+		guest(bin)
 		// Reached only when the watchdog did not reset the guest.
 		os.Exit(1)
 	}
@@ -146,8 +146,9 @@ func fatalf(format string, args ...any) {
 }
 
 // guest is the guest's half: directord with "watchdog /dev/watchdog", alone
-// (its peer never answers, so it takes its group after initdead).
-func guest() {
+// (its peer never answers, so it takes its group after initdead), run from
+// the binary bin.
+func guest(bin string) {
 	if _, err := os.Stat("/dev/watchdog"); err != nil {
 		fatalf("no /dev/watchdog in the guest: %v", err)
 	}
@@ -164,7 +165,7 @@ func guest() {
 	writeHADir(dir)
 
 	start := func() (*exec.Cmd, chan struct{}) {
-		cmd := exec.Command(guestDirectord, "run", "--ha-dir", dir, "--node", "node1",
+		cmd := exec.Command(bin, "run", "--ha-dir", dir, "--node", "node1",
 			"--state-dir", dir, "--socket", filepath.Join(dir, "sock"))
 		cmd.Stdout, cmd.Stderr = prefixed("directord: "), prefixed("directord: ")
 		check(h.Start(cmd))
