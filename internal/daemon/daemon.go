@@ -219,6 +219,7 @@ type noIPVS struct{}
 func (noIPVS) StartDaemon(context.Context, ipvs.Daemon) error     { return ipvs.ErrUnavailable }
 func (noIPVS) StopDaemon(context.Context, ipvs.DaemonState) error { return ipvs.ErrUnavailable }
 func (noIPVS) Daemons(context.Context) ([]ipvs.Daemon, error)     { return nil, ipvs.ErrUnavailable }
+func (noIPVS) Table(context.Context) (ipvs.Table, error)          { return nil, ipvs.ErrUnavailable }
 
 func (d *Daemon) load(ctx context.Context) (*config.Config, error) {
 	opts := &config.Options{NodeName: d.opts.NodeName}
@@ -754,6 +755,10 @@ func (d *Daemon) Standby(ctx context.Context, which string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// The peer's backup gets our connections before it takes over; those
+	// opened from now on reach it within the kernel's send delay, and the
+	// release hands over again.
+	d.sync.HandOver(ctx, "standby")
 	if err := eng.Standby(ctx, cluster.Kind(which)); err != nil {
 		return "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/directord/directord/config"
 	"github.com/directord/directord/internal/control"
 	"github.com/directord/directord/ipvs"
+	"github.com/directord/directord/ipvs/connsync"
 )
 
 // The tests in this file use fakes above the kernel boundary only: fakeRes
@@ -241,8 +243,12 @@ func TestScriptFailureAndTimeout(t *testing.T) {
 type fakeSync struct {
 	mu      sync.Mutex
 	running map[ipvs.DaemonState]ipvs.Daemon
+	started map[ipvs.DaemonState]ipvs.Daemon // last start of each role
 	ops     []string
+	table   ipvs.Table
 }
+
+func (f *fakeSync) Table(ctx context.Context) (ipvs.Table, error) { return f.table, nil }
 
 func (f *fakeSync) StartDaemon(ctx context.Context, d ipvs.Daemon) error {
 	f.mu.Lock()
@@ -251,6 +257,10 @@ func (f *fakeSync) StartDaemon(ctx context.Context, d ipvs.Daemon) error {
 		return fmt.Errorf("start: %w", ipvs.ErrDaemonRunning)
 	}
 	f.running[d.State] = d
+	if f.started == nil {
+		f.started = map[ipvs.DaemonState]ipvs.Daemon{}
+	}
+	f.started[d.State] = d
 	f.ops = append(f.ops, "start:"+d.State.String())
 	return nil
 }
@@ -296,12 +306,16 @@ func TestSyncFlip(t *testing.T) {
 	if st, _ := s.State(ctx); st != "backup" {
 		t.Errorf("nothing held: sync %s", st)
 	}
-	// The new role starts before the old one stops: never without a daemon.
-	if got, want := strings.Join(k.ops, " "), "start:backup start:master stop:backup start:backup stop:master"; got != want {
+	// The backup runs all the time, the master beside it while a group is
+	// held: the node taking over still hears the one letting go.
+	if got, want := strings.Join(k.ops, " "), "start:backup start:master stop:master"; got != want {
 		t.Errorf("ops %q, want %q", got, want)
 	}
 	if d := k.running[ipvs.DaemonBackup]; d.Interface != "eth0" || d.SyncID != 7 {
 		t.Errorf("daemon %+v", d)
+	}
+	if k.started[ipvs.DaemonMaster].MaxLen != masterMaxLen || k.started[ipvs.DaemonBackup].MaxLen != 0 {
+		t.Errorf("master %+v, backup %+v: the master sends each connection at once, the backup takes the kernel's buffer", k.started[ipvs.DaemonMaster], k.started[ipvs.DaemonBackup])
 	}
 
 	// A restart on the active node finds the master running and keeps it.
@@ -407,5 +421,64 @@ func TestRunnerReannounce(t *testing.T) {
 	r.Reannounce("nope")
 	if got, want := j.String(), "start:vip1 start:x reannounce:vip1"; got != want {
 		t.Errorf("journal %q, want %q", got, want)
+	}
+}
+
+// TestSyncHandOver: releasing a held lnoded group (and `directord standby`)
+// sends the connections of this node's table to the sync group at once, as
+// the kernel's master would within 2 s; a node that holds nothing sends
+// nothing. (The kernel's backup installing them is ipvs/kerneltest's
+// TestConnHandover.)
+func TestSyncHandOver(t *testing.T) {
+	proc := filepath.Join(t.TempDir(), "ip_vs_conn")
+	os.WriteFile(proc, []byte(`Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData
+TCP C000020A 9C40 C6336401 0050 C0000214 0050 ESTABLISHED     897
+TCP C000020A 9C42 C6336401 0050 C0000214 0050 TIME_WAIT        119
+`), 0o644)
+	k := &fakeSync{running: map[ipvs.DaemonState]ipvs.Daemon{}, table: ipvs.Table{{
+		Service:      ipvs.Service{Protocol: ipvs.TCP, Addr: netip.MustParseAddr("198.51.100.1"), Port: 80},
+		Destinations: []ipvs.Destination{{Addr: netip.MustParseAddr("192.0.2.20"), Port: 80, Forward: ipvs.Route}},
+	}}}
+	var logs strings.Builder
+	s := newSyncControl(k, config.Sync{Enabled: true, Interface: "hb0", SyncID: 4}, slog.New(slog.NewTextHandler(&logs, nil)))
+	s.procConns = proc
+	var sent []string
+	s.send = func(ctx context.Context, ifname string, group netip.Addr, port uint16, msgs [][]byte) error {
+		for _, m := range msgs {
+			id, cs, err := connsync.Decode(m)
+			if err != nil {
+				t.Errorf("sent a bad message: %v", err)
+			}
+			for _, c := range cs {
+				sent = append(sent, fmt.Sprintf("%s syncid %d %s->%s state %d flags %#x", ifname, id, c.Client, c.Dest, c.State, c.Flags))
+			}
+		}
+		return nil
+	}
+	ctx := context.Background()
+	s.Start(ctx)
+	s.HandOver(ctx, "standby")
+	if len(sent) != 0 {
+		t.Fatalf("a node holding nothing handed over %v", sent)
+	}
+	lr := &lnodedResource{word: "lnoded::a.cf", path: "a.cf", running: func(string) error { return nil }, sync: s, log: slog.New(slog.DiscardHandler)}
+	lr.Start(ctx)
+	if err := lr.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if want := "hb0 syncid 4 192.0.2.10:40000->192.0.2.20:80 state 1 flags 0x3"; strings.Join(sent, "; ") != want {
+		t.Errorf("handed over %q, want %q", sent, want)
+	}
+	if !strings.Contains(logs.String(), "handed 1 connections over") {
+		t.Errorf("log:\n%s", logs.String())
+	}
+	// A table that cannot be read is logged, and the release goes on.
+	s.procConns = filepath.Join(t.TempDir(), "missing")
+	lr.Start(ctx)
+	if err := lr.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "WARN: IPVS sync: handing the connections over") {
+		t.Errorf("log:\n%s", logs.String())
 	}
 }

@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/directord/directord/config"
 	"github.com/directord/directord/ipvs"
+	"github.com/directord/directord/ipvs/connsync"
 )
 
 // syncKernel is the part of ipvs.Handle the sync controller uses; tests
@@ -17,7 +21,17 @@ type syncKernel interface {
 	StartDaemon(ctx context.Context, d ipvs.Daemon) error
 	StopDaemon(ctx context.Context, state ipvs.DaemonState) error
 	Daemons(ctx context.Context) ([]ipvs.Daemon, error)
+	Table(ctx context.Context) (ipvs.Table, error)
 }
+
+// masterMaxLen is the master's sync message size: room for one IPv4
+// connection. The kernel sends a message when the next connection does not
+// fit in it, and a partly filled one only every 2 s (IPVS_SYNC_FLUSH_TIME);
+// with room for one, each connection leaves with the next update (within
+// the kernel's 20 ms send delay) instead of up to 2 s later, so a failover
+// finds young connections on the backup. The price: one small UDP packet
+// per connection update instead of one per 40.
+const masterMaxLen = 8 + 36
 
 // syncControl runs the IPVS connection sync daemon as master while this node
 // holds at least one group with an lnoded resource, and as backup otherwise,
@@ -25,6 +39,11 @@ type syncKernel interface {
 type syncControl struct {
 	k   syncKernel
 	log *slog.Logger
+	// procConns is the kernel's connection table (/proc/net/ip_vs_conn of
+	// the daemon's namespace) and send sends sync messages
+	// (connsync.Send); tests replace both.
+	procConns string
+	send      func(ctx context.Context, ifname string, group netip.Addr, port uint16, msgs [][]byte) error
 
 	mu      sync.Mutex
 	cfg     config.Sync
@@ -32,7 +51,7 @@ type syncControl struct {
 }
 
 func newSyncControl(k syncKernel, cfg config.Sync, log *slog.Logger) *syncControl {
-	return &syncControl{k: k, cfg: cfg, log: log}
+	return &syncControl{k: k, cfg: cfg, log: log, procConns: "/proc/net/ip_vs_conn", send: connsync.Send}
 }
 
 // role is what the kernel should run now.
@@ -155,32 +174,82 @@ func (s *syncControl) Stop(ctx context.Context) error {
 	return nil
 }
 
-// apply starts the wanted role before stopping the other, so that there is no
+// apply makes the kernel run what role calls for. The backup runs all the
+// time, the master beside it while this node holds a group: a node that
+// takes over keeps receiving what the peer sends while it lets go (the
+// peer's master, and its handover of the connections the master has not
+// sent yet). A role is started before another stops: there is never a
 // moment without a sync daemon.
 func (s *syncControl) apply(ctx context.Context, want ipvs.DaemonState) error {
-	other := ipvs.DaemonBackup
-	if want == ipvs.DaemonBackup {
-		other = ipvs.DaemonMaster
+	backup := ipvs.Daemon{State: ipvs.DaemonBackup, Interface: s.cfg.Interface, SyncID: uint8(s.cfg.SyncID)}
+	changed := false
+	if err := s.k.StartDaemon(ctx, backup); err == nil {
+		changed = true
+	} else if !errors.Is(err, ipvs.ErrDaemonRunning) {
+		return fmt.Errorf("IPVS sync daemon: starting the backup on %s (syncid %d): %w", backup.Interface, backup.SyncID, err)
 	}
-	d := ipvs.Daemon{State: want, Interface: s.cfg.Interface, SyncID: uint8(s.cfg.SyncID)}
-	started := true
-	if err := s.k.StartDaemon(ctx, d); err != nil {
-		if !errors.Is(err, ipvs.ErrDaemonRunning) {
-			return fmt.Errorf("IPVS sync daemon: starting the %s on %s (syncid %d): %w", want, d.Interface, d.SyncID, err)
+	if want == ipvs.DaemonMaster {
+		m := ipvs.Daemon{State: ipvs.DaemonMaster, Interface: s.cfg.Interface, SyncID: uint8(s.cfg.SyncID), MaxLen: masterMaxLen}
+		if err := s.k.StartDaemon(ctx, m); err == nil {
+			changed = true
+		} else if !errors.Is(err, ipvs.ErrDaemonRunning) {
+			return fmt.Errorf("IPVS sync daemon: starting the master on %s (syncid %d): %w", m.Interface, m.SyncID, err)
 		}
-		started = false
-	}
-	stopped := true
-	if err := s.k.StopDaemon(ctx, other); err != nil {
-		if !errors.Is(err, ipvs.ErrNoDaemon) {
-			return fmt.Errorf("IPVS sync daemon: stopping the %s: %w", other, err)
+	} else {
+		if err := s.k.StopDaemon(ctx, ipvs.DaemonMaster); err == nil {
+			changed = true
+		} else if !errors.Is(err, ipvs.ErrNoDaemon) {
+			return fmt.Errorf("IPVS sync daemon: stopping the master: %w", err)
 		}
-		stopped = false
 	}
-	if started || stopped {
-		s.log.Info(fmt.Sprintf("IPVS sync daemon: now %s on %s (syncid %d)", want, d.Interface, d.SyncID))
+	if changed {
+		what := "backup"
+		if want == ipvs.DaemonMaster {
+			what = "master and backup"
+		}
+		s.log.Info(fmt.Sprintf("IPVS sync daemon: now %s on %s (syncid %d)", what, s.cfg.Interface, s.cfg.SyncID))
 	}
 	return nil
+}
+
+// HandOver sends this node's connections to the peer's backup daemon now,
+// before a graceful handover lets them go: the kernel's master would send
+// the youngest only within 2 s, and discards what it has not sent when it
+// stops. It does nothing unless this node runs the master. A failure is
+// logged: the handover goes on, and the kernel's own sync still carries
+// most connections.
+func (s *syncControl) HandOver(ctx context.Context, why string) {
+	s.mu.Lock()
+	cfg, master := s.cfg, s.holders > 0
+	s.mu.Unlock()
+	if !cfg.Enabled || !master {
+		return
+	}
+	start := time.Now()
+	n, err := s.handOver(ctx, cfg)
+	if err != nil {
+		s.log.Warn("WARN: IPVS sync: handing the connections over to the peer ("+why+"): "+err.Error()+"; the kernel's sync daemon still sends them, within 2 s", "err", err)
+		return
+	}
+	s.log.Info(fmt.Sprintf("IPVS sync: handed %d connections over to the peer's backup daemon (%s) in %v", n, why, time.Since(start).Round(time.Microsecond)))
+}
+
+func (s *syncControl) handOver(ctx context.Context, cfg config.Sync) (int, error) {
+	f, err := os.Open(s.procConns)
+	if err != nil {
+		return 0, err
+	}
+	conns, err := connsync.ParseProc(f)
+	f.Close()
+	if err != nil {
+		return 0, err
+	}
+	tbl, err := s.k.Table(ctx)
+	if err != nil {
+		return 0, err
+	}
+	send := connsync.Handover(conns, tbl)
+	return len(send), s.send(ctx, cfg.Interface, netip.Addr{}, 0, connsync.Encode(uint8(cfg.SyncID), send, 0))
 }
 
 // State reports the role the kernel runs, for status.
@@ -245,6 +314,7 @@ func (r *lnodedResource) Stop(ctx context.Context) error {
 		return nil
 	}
 	r.held = false
+	r.sync.HandOver(ctx, "releasing lnoded::"+r.path)
 	return r.sync.Unhold(ctx)
 }
 
