@@ -100,6 +100,11 @@ type Summary struct {
 	OK        bool    `json:"ok"`
 	SetupMS   float64 `json:"setup_ms"`
 	TrafficMS float64 `json:"traffic_ms"`
+	// MaxStallMS is the longest a 10 ms timer of the testbed fired late
+	// during the traffic: how long the machine (an emulated guest on a busy
+	// host) froze. A freeze near the deadtime is a death to heartbeat, so a
+	// run with one measures the host, not directord.
+	MaxStallMS float64 `json:"max_stall_ms"`
 }
 
 // VIPSpell is a time during which the same directors held the VIP: On is
@@ -293,6 +298,7 @@ func Run(ctx context.Context, scenario string, o Options) (sum Summary, err erro
 	r := &run{b: b, tr: tr, t0: time.Now(), sum: &sum}
 	stopTicker := r.ticker()
 	stopWatch := r.watchVIP()
+	stopStalls := r.watchStalls()
 	err = func() error {
 		if err := sleep(ctx, o.Hold); err != nil {
 			return err
@@ -304,6 +310,7 @@ func Run(ctx context.Context, scenario string, o Options) (sum Summary, err erro
 	}()
 	stopTicker()
 	stopWatch()
+	stopStalls()
 	if err != nil {
 		return sum, err
 	}
@@ -393,6 +400,31 @@ func (r *run) watchVIP() func() {
 				both = max(both, now.Sub(bothSince))
 				bothSince = time.Time{}
 			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// watchStalls records in the summary the longest a 10 ms sleep overran.
+func (r *run) watchStalls() func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		const tick = 10 * time.Millisecond
+		var worst time.Duration
+		for {
+			t := time.Now()
+			select {
+			case <-done:
+				r.mu.Lock()
+				r.sum.MaxStallMS = ms(worst)
+				r.mu.Unlock()
+				return
+			case <-time.After(tick):
+			}
+			worst = max(worst, time.Since(t)-tick)
 		}
 	}()
 	return func() { close(done); wg.Wait() }
