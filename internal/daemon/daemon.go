@@ -36,6 +36,7 @@ import (
 	"github.com/directord/directord/ipvs"
 	"github.com/directord/directord/lnoded"
 	"github.com/directord/directord/vip"
+	"github.com/directord/directord/vip/rstguard"
 )
 
 // Options say where the daemon finds its configuration and puts its state.
@@ -165,6 +166,13 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	if needsResetGuard(cfg) {
+		// A daemon that died (or restarted in place) within a reset guard
+		// left its filter behind: nothing else would remove it.
+		if err := rstguard.Sweep(); err != nil {
+			d.log.Warn("WARN: removing stale reset guards: "+err.Error(), "err", err)
+		}
+	}
 	d.runner = NewRunner(groups)
 	d.runner.onChange = d.onGroupChange
 	d.met = newMetrics(d)
@@ -266,10 +274,18 @@ func (d *Daemon) buildGroups(cfg *config.Config) ([]*Group, error) {
 	var errs []error
 	for _, g := range cfg.Groups {
 		var res []Resource
+		// A group whose connections the sync daemon carries gets the
+		// reset guard on its VIPs (see vipResource.holdResets).
+		var guard time.Duration
+		if groupNeedsResetGuard(cfg, g) {
+			guard = resetGuard
+		}
 		for _, r := range g.Resources {
 			switch r.Kind {
 			case config.KindVIP:
-				res = append(res, newVIPResource(d.vips, r.VIP, cfg.Directord.GARP, d.log))
+				v := newVIPResource(d.vips, r.VIP, cfg.Directord.GARP, d.log)
+				v.rstGuard = guard
+				res = append(res, v)
 			case config.KindLnoded:
 				res = append(res, &lnodedResource{word: r.String(), path: r.Lnoded.Path, running: d.moduleRunning, sync: d.sync, log: d.log})
 			case config.KindScript:
@@ -286,6 +302,34 @@ func (d *Daemon) buildGroups(cfg *config.Config) ([]*Group, error) {
 		out = append(out, NewGroup(g.Name(), g.Owner, res, d.log))
 	}
 	return out, errors.Join(errs...)
+}
+
+// resetGuard is how long a node that takes a VIP over drops its own resets
+// from it: several of a client's retransmission timeouts (200 ms and up),
+// far more than the peer needs to hand its connections over.
+const resetGuard = 2 * time.Second
+
+// groupNeedsResetGuard: the sync daemon carries g's connections (it has an
+// lnoded resource).
+func groupNeedsResetGuard(cfg *config.Config, g config.Group) bool {
+	if !cfg.Directord.Sync.Enabled {
+		return false
+	}
+	for _, r := range g.Resources {
+		if r.Kind == config.KindLnoded {
+			return true
+		}
+	}
+	return false
+}
+
+func needsResetGuard(cfg *config.Config) bool {
+	for _, g := range cfg.Groups {
+		if groupNeedsResetGuard(cfg, g) {
+			return true
+		}
+	}
+	return false
 }
 
 // moduleRunning reports whether the lnoded module of path runs.
@@ -730,6 +774,13 @@ func (d *Daemon) healthy() error {
 
 func (d *Daemon) onGroupChange(group string, held bool, err error) {
 	d.transitions.Add(1)
+	if !held {
+		// The group's VIP is gone: no connection arrives here any more, so
+		// the last handover to the peer is complete.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		d.sync.Released(ctx)
+		cancel()
+	}
 	st := "standby"
 	if held {
 		st = "active"

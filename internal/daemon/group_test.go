@@ -303,6 +303,12 @@ func TestSyncFlip(t *testing.T) {
 		t.Errorf("one group still held: sync %s", st)
 	}
 	lr2.Stop(ctx)
+	// The master runs on until the group has stopped (its VIP may still
+	// bring connections), then stops.
+	if st, _ := s.State(ctx); st != "master" {
+		t.Errorf("group still stopping: sync %s", st)
+	}
+	s.Released(ctx)
 	if st, _ := s.State(ctx); st != "backup" {
 		t.Errorf("nothing held: sync %s", st)
 	}
@@ -329,6 +335,25 @@ func TestSyncFlip(t *testing.T) {
 	s2.Settle(ctx)
 	if st, _ := s2.State(ctx); st != "backup" {
 		t.Errorf("after Settle with nothing held: %s", st)
+	}
+
+	// A release the daemon does not finish (no group change reported)
+	// ends by itself; one taken back meanwhile keeps the master.
+	s.finishDelay = 50 * time.Millisecond
+	lr.Start(ctx)
+	lr.Stop(ctx)
+	lr.Start(ctx)
+	time.Sleep(150 * time.Millisecond)
+	if st, _ := s.State(ctx); st != "master" {
+		t.Errorf("held again: sync %s", st)
+	}
+	lr.Stop(ctx)
+	deadline := time.Now().Add(10 * time.Second)
+	for st, _ := s.State(ctx); st != "backup"; st, _ = s.State(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatalf("an unfinished release kept the master: %s", st)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 
 	if err := s.Stop(ctx); err != nil || len(k.running) != 0 {
@@ -424,10 +449,10 @@ func TestRunnerReannounce(t *testing.T) {
 	}
 }
 
-// TestSyncHandOver: releasing a held lnoded group (and `directord standby`)
-// sends the connections of this node's table to the sync group at once, as
-// the kernel's master would within 2 s; a node that holds nothing sends
-// nothing. (The kernel's backup installing them is ipvs/kerneltest's
+// TestSyncHandOver: a release that leaves nothing held (and `directord
+// standby`) sends the connections of this node's table to the sync group at
+// once, which the kernel's master would send within 2 s or drop as it
+// stops; a node that holds nothing sends nothing. (The kernel's backup installing them is ipvs/kerneltest's
 // TestConnHandover.)
 func TestSyncHandOver(t *testing.T) {
 	proc := filepath.Join(t.TempDir(), "ip_vs_conn")
@@ -466,6 +491,10 @@ TCP C000020A 9C42 C6336401 0050 C0000214 0050 TIME_WAIT        119
 	if err := lr.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if len(sent) != 0 {
+		t.Fatalf("handed over before the group stopped (its VIP still here): %v", sent)
+	}
+	s.Released(ctx)
 	if want := "hb0 syncid 4 192.0.2.10:40000->192.0.2.20:80 state 1 flags 0x3"; strings.Join(sent, "; ") != want {
 		t.Errorf("handed over %q, want %q", sent, want)
 	}
@@ -477,6 +506,10 @@ TCP C000020A 9C42 C6336401 0050 C0000214 0050 TIME_WAIT        119
 	lr.Start(ctx)
 	if err := lr.Stop(ctx); err != nil {
 		t.Fatal(err)
+	}
+	s.Released(ctx)
+	if st, _ := s.State(ctx); st != "backup" {
+		t.Errorf("after a failed handover: sync %s, want backup", st)
 	}
 	if !strings.Contains(logs.String(), "WARN: IPVS sync: handing the connections over") {
 		t.Errorf("log:\n%s", logs.String())

@@ -17,6 +17,7 @@ import (
 
 	"github.com/directord/directord/config"
 	"github.com/directord/directord/vip"
+	"github.com/directord/directord/vip/rstguard"
 )
 
 // Resource is one resource of a group. The runner starts a group's resources
@@ -43,7 +44,13 @@ type vipResource struct {
 	word string
 	// refresh repeats the announcements while the VIP is held; 0 for never.
 	refresh time.Duration
-	log     *slog.Logger
+	// rstGuard, when not 0, is how long after taking the VIP over this node
+	// drops its own TCP resets from it (vip/rstguard), for groups whose
+	// connections the peer hands over through the sync daemon.
+	rstGuard time.Duration
+	log      *slog.Logger
+	guard    *rstguard.Guard
+	guardT   *time.Timer
 
 	// The announcer goroutine: its context, its cancel and its end; extra
 	// announcements (reannounce) run under the same context and are
@@ -82,8 +89,10 @@ func (r *vipResource) Start(ctx context.Context) error {
 	// group need not wait ARPCount × ARPInterval for them.
 	quiet := r.v
 	quiet.ARPCount = -1
+	r.holdResets(ctx)
 	p, err := r.m.Acquire(ctx, quiet)
 	if err != nil {
+		r.releaseResets()
 		return fmt.Errorf("IPaddr %s: %w", r.v, err)
 	}
 	if p.Existing {
@@ -157,9 +166,52 @@ func (r *vipResource) stopRefresh() {
 	r.extra.Wait()
 }
 
+// holdResets installs the reset guard before the VIP becomes local, for a
+// VIP this node does not hold yet: a connection of the peer's that arrives
+// before its sync entry is then retransmitted by the client instead of reset
+// by our stack. It ends after rstGuard, or when the VIP goes. Without tc
+// (a kernel lacking act_gact) the takeover goes on unguarded.
+func (r *vipResource) holdResets(ctx context.Context) {
+	if r.rstGuard <= 0 {
+		return
+	}
+	if has, err := r.m.Has(ctx, r.v.Addr); err != nil || has {
+		return // adopted at a restart: nothing was taken over
+	}
+	g, err := rstguard.Hold(r.v.Addr)
+	if err != nil {
+		r.log.Warn("WARN: IPaddr: "+err.Error()+"; connections the peer hands over may be reset until their sync arrives", "err", err)
+		return
+	}
+	r.log.Info(fmt.Sprintf("IPaddr: holding back our own TCP resets from %s for %v (reset guard): connections the peer hands over are retransmitted, not reset, until their sync arrives", r.v.Addr, r.rstGuard))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.guard = g
+	r.guardT = time.AfterFunc(r.rstGuard, r.releaseResets)
+}
+
+func (r *vipResource) releaseResets() {
+	r.mu.Lock()
+	g, t := r.guard, r.guardT
+	r.guard, r.guardT = nil, nil
+	r.mu.Unlock()
+	if t != nil {
+		t.Stop()
+	}
+	if g == nil {
+		return
+	}
+	n, err := g.Release()
+	if err != nil {
+		r.log.Warn("WARN: IPaddr: "+err.Error(), "err", err)
+	}
+	r.log.Info(fmt.Sprintf("IPaddr: reset guard of %s ended: %d resets held back", r.v.Addr, n))
+}
+
 func (r *vipResource) Stop(ctx context.Context) error {
 	// The announcer must end first: it must never announce a VIP we gave up.
 	r.stopRefresh()
+	r.releaseResets()
 	removed, err := r.m.Release(ctx, r.v)
 	if err != nil {
 		return fmt.Errorf("IPaddr %s: %w", r.v, err)
@@ -178,7 +230,7 @@ func (r *vipResource) Running(ctx context.Context) (bool, error) {
 
 // close ends the announcer goroutine without touching the address, for a
 // daemon that exits and leaves its resources in place.
-func (r *vipResource) close() { r.stopRefresh() }
+func (r *vipResource) close() { r.stopRefresh(); r.releaseResets() }
 
 func count(n, def int) int {
 	if n == 0 {

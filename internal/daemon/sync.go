@@ -48,10 +48,13 @@ type syncControl struct {
 	mu      sync.Mutex
 	cfg     config.Sync
 	holders int
+	// finishT ends a release that Released did not (finishDelay).
+	finishT     *time.Timer
+	finishDelay time.Duration
 }
 
 func newSyncControl(k syncKernel, cfg config.Sync, log *slog.Logger) *syncControl {
-	return &syncControl{k: k, cfg: cfg, log: log, procConns: "/proc/net/ip_vs_conn", send: connsync.Send}
+	return &syncControl{k: k, cfg: cfg, log: log, procConns: "/proc/net/ip_vs_conn", send: connsync.Send, finishDelay: time.Second}
 }
 
 // role is what the kernel should run now.
@@ -89,23 +92,63 @@ func (s *syncControl) Hold(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.holders++
+	if s.finishT != nil { // a release not finished: the master stays
+		s.finishT.Stop()
+		s.finishT = nil
+	}
 	if !s.cfg.Enabled {
 		return nil
 	}
 	return s.apply(ctx, s.role())
 }
 
-// Unhold counts one group fewer.
+// Unhold counts one group fewer. The last one does not stop the master at
+// once: the group's VIP is still here (a group stops right to left) and
+// connections still arrive. Once the group has stopped (Released, or
+// finishDelay later at the latest) this node hands every connection over
+// and only then stops the master, which discards what it has not sent.
 func (s *syncControl) Unhold(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.holders > 0 {
 		s.holders--
 	}
-	if !s.cfg.Enabled {
+	if !s.cfg.Enabled || s.holders > 0 || s.finishT != nil {
 		return nil
 	}
-	return s.apply(ctx, s.role())
+	s.finishT = time.AfterFunc(s.finishDelay, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s.Released(ctx)
+	})
+	return nil
+}
+
+// Released finishes a release that left nothing held: the connections go
+// to the peer's backup daemon, then the master stops. The daemon calls it
+// when a group has stopped.
+func (s *syncControl) Released(ctx context.Context) {
+	s.mu.Lock()
+	if s.finishT == nil {
+		s.mu.Unlock()
+		return
+	}
+	s.finishT.Stop()
+	s.finishT = nil
+	cfg, idle := s.cfg, s.holders == 0
+	s.mu.Unlock()
+	if !idle || !cfg.Enabled {
+		return
+	}
+	s.handOverNow(ctx, cfg, "released")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.holders > 0 || s.finishT != nil {
+		return // taken again meanwhile
+	}
+	if err := s.apply(ctx, s.role()); err != nil {
+		s.log.Error("ERROR: "+err.Error(), "err", err)
+	}
 }
 
 // Settle makes the kernel run the role the holders call for, for when the
@@ -159,6 +202,10 @@ func sameSync(a, b config.Sync) bool {
 func (s *syncControl) Stop(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.finishT != nil {
+		s.finishT.Stop()
+		s.finishT = nil
+	}
 	if !s.cfg.Enabled {
 		return nil
 	}
@@ -213,11 +260,10 @@ func (s *syncControl) apply(ctx context.Context, want ipvs.DaemonState) error {
 }
 
 // HandOver sends this node's connections to the peer's backup daemon now,
-// before a graceful handover lets them go: the kernel's master would send
-// the youngest only within 2 s, and discards what it has not sent when it
-// stops. It does nothing unless this node runs the master. A failure is
-// logged: the handover goes on, and the kernel's own sync still carries
-// most connections.
+// ahead of a graceful handover (a standby asked for here): the kernel's
+// master would send the youngest only within a moment, and the peer
+// announces the VIP before this node lets go. It does nothing unless this
+// node runs the master.
 func (s *syncControl) HandOver(ctx context.Context, why string) {
 	s.mu.Lock()
 	cfg, master := s.cfg, s.holders > 0
@@ -225,10 +271,16 @@ func (s *syncControl) HandOver(ctx context.Context, why string) {
 	if !cfg.Enabled || !master {
 		return
 	}
+	s.handOverNow(ctx, cfg, why)
+}
+
+// handOverNow sends the connections. A failure is logged: the handover
+// goes on, and the kernel's own sync has sent most connections.
+func (s *syncControl) handOverNow(ctx context.Context, cfg config.Sync, why string) {
 	start := time.Now()
 	n, err := s.handOver(ctx, cfg)
 	if err != nil {
-		s.log.Warn("WARN: IPVS sync: handing the connections over to the peer ("+why+"): "+err.Error()+"; the kernel's sync daemon still sends them, within 2 s", "err", err)
+		s.log.Warn("WARN: IPVS sync: handing the connections over to the peer ("+why+"): "+err.Error()+"; only those the kernel's sync daemon sent are there", "err", err)
 		return
 	}
 	s.log.Info(fmt.Sprintf("IPVS sync: handed %d connections over to the peer's backup daemon (%s) in %v", n, why, time.Since(start).Round(time.Microsecond)))
@@ -314,7 +366,6 @@ func (r *lnodedResource) Stop(ctx context.Context) error {
 		return nil
 	}
 	r.held = false
-	r.sync.HandOver(ctx, "releasing lnoded::"+r.path)
 	return r.sync.Unhold(ctx)
 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 // defaultModules are the kernel modules every guest loads at boot: IPVS with
-// all its schedulers, and the link types that testbed/netns builds topologies
+// all its schedulers, the tc parts of the reset guard, and the link types that testbed/netns builds topologies
 // from. Names missing from the kernel are skipped (ip_vs_twos only exists in
 // kernels newer than 6.1).
 var defaultModules = []string{
@@ -19,6 +19,8 @@ var defaultModules = []string{
 	"ip_vs_dh", "ip_vs_sh", "ip_vs_sed", "ip_vs_nq", "ip_vs_fo", "ip_vs_ovf",
 	"ip_vs_mh", "ip_vs_twos",
 	"veth", "bridge", "macvlan", "dummy", "8021q",
+	// tc clsact, u32 and drop: the reset guard of a takeover (vip/rstguard).
+	"sch_ingress", "cls_u32", "act_gact",
 }
 
 // DefaultModules returns the names of the kernel modules a guest loads at boot
