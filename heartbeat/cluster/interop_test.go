@@ -14,6 +14,7 @@ import (
 	"github.com/directord/directord/heartbeat/hacf"
 	"github.com/directord/directord/heartbeat/proto"
 	"github.com/directord/directord/heartbeat/wire"
+	"github.com/directord/directord/testbed/heartbeatd"
 )
 
 // Interop with Debian's heartbeat 3.0.6: the real daemon is nodea and
@@ -25,7 +26,7 @@ const interopKey = "interop-test-key"
 // Heartbeat at sub-second timings keeps the tests short; the measurement
 // test uses its usual 1 s / 5 s.
 var (
-	realFast = realTiming{keepalive: "200ms", warntime: "600ms", deadtime: "1", initdead: "2"}
+	realFast = heartbeatd.Timing{Keepalive: "200ms", WarnTime: "600ms", DeadTime: "1", InitDead: "2"}
 	ourFast  = Timing{Keepalive: 200 * time.Millisecond, WarnTime: 600 * time.Millisecond, DeadTime: time.Second,
 		InitDead: 2 * time.Second, MaxRexmitDelay: 100 * time.Millisecond, DeadPing: time.Second}
 )
@@ -51,10 +52,10 @@ func TestHeartbeatInteropFailoverAndFailback(t *testing.T) {
 	p, rn, ours := interopPair(t, hacf.FailbackOn, nil)
 	d := waitFor(t, interopWait, "cold start: each owner holds its group", interopSettled(rn, ours))
 	t.Logf("cold start settled after %v", d)
-	if !strings.Contains(rn.log(), "Link nodeb:hb0 up") {
+	if !strings.Contains(rn.Log(), "Link nodeb:hb0 up") {
 		t.Error("heartbeat never saw our link up")
 	}
-	if st := rn.statusOf("nodeb"); st != "active" {
+	if st := rn.NodeStatus("nodeb"); st != "active" {
 		t.Errorf("cl_status nodestatus nodeb = %q", st)
 	}
 
@@ -83,11 +84,11 @@ func TestHeartbeatInteropFailoverAndFailback(t *testing.T) {
 	cfg.StateDir = ours.dir
 	ours2 := startOurs(t, p.hB, cfg, nil)
 	waitFor(t, interopWait, "failback to directord", interopSettled(rn, ours2))
-	if !strings.Contains(rn.log(), "Heartbeat restart on node nodeb") {
+	if !strings.Contains(rn.Log(), "Heartbeat restart on node nodeb") {
 		t.Error("heartbeat did not see our restart")
 	}
-	if strings.Contains(rn.log(), "Both machines own") {
-		t.Errorf("heartbeat saw double ownership:\n%s", rn.log())
+	if strings.Contains(rn.Log(), "Both machines own") {
+		t.Errorf("heartbeat saw double ownership:\n%s", rn.Log())
 	}
 }
 
@@ -98,7 +99,7 @@ func TestHeartbeatInteropFailbackOff(t *testing.T) {
 	waitFor(t, interopWait, "directord to take nodea's group", func() bool { return ours.res.holds(gA) })
 	rn.start()
 	waitFor(t, interopWait, "heartbeat back and stable", func() bool {
-		return strings.Contains(rn.log(), "remote resource transition completed") && ours.e.State().Peer.Status == StatusActive && ours.e.State().Stable
+		return strings.Contains(rn.Log(), "remote resource transition completed") && ours.e.State().Peer.Status == StatusActive && ours.e.State().Stable
 	})
 	time.Sleep(5 * time.Second) // several deadtimes: nothing may move
 	if rn.holds(gA) || !ours.res.holds(gA) || !ours.res.holds(gB) {
@@ -111,7 +112,7 @@ func TestHeartbeatInteropStandbyTakeover(t *testing.T) {
 	waitFor(t, interopWait, "cold start", interopSettled(rn, ours))
 
 	// hb_standby on the real node: everything comes to us.
-	if out, err := rn.inside("/usr/share/heartbeat/hb_standby"); err != nil {
+	if out, err := rn.Inside(heartbeatd.HBStandby); err != nil {
 		t.Fatalf("hb_standby: %v\n%s", err, out)
 	}
 	start := time.Now()
@@ -121,7 +122,7 @@ func TestHeartbeatInteropStandbyTakeover(t *testing.T) {
 	t.Logf("hb_standby on heartbeat -> directord holds all after %v", time.Since(start))
 
 	// hb_takeover on the real node: everything goes back to it.
-	if out, err := rn.inside("/usr/share/heartbeat/hb_takeover", "all"); err != nil {
+	if out, err := rn.Inside(heartbeatd.HBTakeover, "all"); err != nil {
 		t.Fatalf("hb_takeover: %v\n%s", err, out)
 	}
 	waitFor(t, interopWait, "takeover: heartbeat holds all", func() bool {
@@ -130,7 +131,7 @@ func TestHeartbeatInteropStandbyTakeover(t *testing.T) {
 
 	// Our Takeover(local): heartbeat goes standby for our group.
 	waitFor(t, interopWait, "heartbeat idle", func() bool {
-		return strings.Count(rn.log(), "Other node completed standby") >= 1 || ours.e.State().Stable
+		return strings.Count(rn.Log(), "Other node completed standby") >= 1 || ours.e.State().Stable
 	})
 	ctx := context.Background()
 	retry(t, func() error { return ours.e.Takeover(ctx, Local) })
@@ -141,8 +142,8 @@ func TestHeartbeatInteropStandbyTakeover(t *testing.T) {
 	waitFor(t, interopWait, "our standby all", func() bool {
 		return rn.holds(gA) && rn.holds(gB) && !ours.res.holds(gB) && ours.e.State().Stable
 	})
-	if strings.Contains(rn.log(), "Ignored standby message") {
-		t.Errorf("heartbeat ignored a standby message:\n%s", rn.log())
+	if strings.Contains(rn.Log(), "Ignored standby message") {
+		t.Errorf("heartbeat ignored a standby message:\n%s", rn.Log())
 	}
 }
 
@@ -165,7 +166,7 @@ func TestHeartbeatInteropGracefulStop(t *testing.T) {
 
 	// heartbeat -k: we take its group at once, not after deadtime.
 	stopped := make(chan error, 1)
-	go func() { stopped <- rn.stop() }()
+	go func() { stopped <- rn.Stop(30 * time.Second) }()
 	start := time.Now()
 	waitFor(t, interopWait, "directord to take nodea's group", func() bool { return ours.res.holds(gA) })
 	t.Logf("heartbeat -k -> directord holds %s after %v", gA, time.Since(start))
@@ -190,11 +191,11 @@ func TestHeartbeatInteropGracefulStop(t *testing.T) {
 	}
 	deadFirst := false
 	waitFor(t, interopWait, "heartbeat to take nodeb's group", func() bool {
-		deadFirst = deadFirst || strings.Contains(rn.log(), "node nodeb: is dead")
+		deadFirst = deadFirst || strings.Contains(rn.Log(), "node nodeb: is dead")
 		return rn.holds(gB)
 	})
 	t.Logf("directord Stop -> heartbeat holds %s after %v", gB, time.Since(start))
-	if !strings.Contains(rn.log(), "Received shutdown notice from 'nodeb'") {
+	if !strings.Contains(rn.Log(), "Received shutdown notice from 'nodeb'") {
 		t.Errorf("heartbeat did not get our shutdown notice")
 	}
 	// Heartbeat declares a node that said goodbye dead later on; what
@@ -212,10 +213,10 @@ func TestHeartbeatInteropWrongKey(t *testing.T) {
 	rn.start()
 	ours := startOurs(t, p.hB, ourConfig(t, p, "b", ourFast, hacf.FailbackOn, "not-the-key"), nil)
 	waitFor(t, interopWait, "both sides to reject", func() bool {
-		l := rn.log()
+		l := rn.Log()
 		return ours.log.has("authentication failed") && (strings.Contains(l, "authentication failed") || strings.Contains(l, "authtoken does not match"))
 	})
-	if ours.log.has("Link nodea:hb0 up") || strings.Contains(rn.log(), "Link nodeb:hb0 up") {
+	if ours.log.has("Link nodea:hb0 up") || strings.Contains(rn.Log(), "Link nodeb:hb0 up") {
 		t.Error("a link came up with a wrong key")
 	}
 }
@@ -242,7 +243,7 @@ func TestHeartbeatInteropRetransmission(t *testing.T) {
 	if droppedOut.Load() != 1 || droppedIn.Load() != 1 {
 		t.Fatal("nothing dropped")
 	}
-	if !strings.Contains(rn.log(), "lost packet(s) for [nodeb]") {
+	if !strings.Contains(rn.Log(), "lost packet(s) for [nodeb]") {
 		t.Error("heartbeat did not notice our lost packet")
 	}
 }
@@ -282,19 +283,19 @@ func TestHeartbeatInteropTwoLinks(t *testing.T) {
 	rn.start()
 	ours := startOurs(t, p.hB, ourConfig(t, p, "b", ourFast, hacf.FailbackOn, interopKey), nil)
 	waitFor(t, interopWait, "cold start on two links", func() bool {
-		return interopSettled(rn, ours)() && strings.Contains(rn.log(), "Link nodeb:hb1 up") && ours.log.has("Link nodea:hb1 up.")
+		return interopSettled(rn, ours)() && strings.Contains(rn.Log(), "Link nodeb:hb1 up") && ours.log.has("Link nodea:hb1 up.")
 	})
 	p.setLink(t, 1, false)
 	waitFor(t, interopWait, "both sides see hb1 dead", func() bool {
-		return strings.Contains(rn.log(), "Link nodeb:hb1 dead") && ours.log.has("Link nodea:hb1 dead.")
+		return strings.Contains(rn.Log(), "Link nodeb:hb1 dead") && ours.log.has("Link nodea:hb1 dead.")
 	})
 	time.Sleep(3 * time.Second) // three deadtimes
-	if !interopSettled(rn, ours)() || ours.log.has("is dead") || strings.Contains(rn.log(), "node nodeb: is dead") {
+	if !interopSettled(rn, ours)() || ours.log.has("is dead") || strings.Contains(rn.Log(), "node nodeb: is dead") {
 		t.Fatalf("cutting one of two links moved resources: ours=%s heartbeat=%s", ours.res.callLog(), rn.vipLog())
 	}
 	p.setLink(t, 1, true)
 	waitFor(t, interopWait, "hb1 back on both sides", func() bool {
-		return strings.Count(rn.log(), "Link nodeb:hb1 up") >= 2 && ours.e.State().Peer.Links[1].Up
+		return strings.Count(rn.Log(), "Link nodeb:hb1 up") >= 2 && ours.e.State().Peer.Links[1].Up
 	})
 }
 
@@ -330,14 +331,14 @@ func TestHeartbeatInteropIpfail(t *testing.T) {
 	cfg.PingNodes = []string{"203.0.113.254"}
 	ours := startOurs(t, p.hB, cfg, func(e *Engine) { e.pingHost = pingIn(p.hB) })
 	waitFor(t, interopWait, "cold start, ping node seen", func() bool {
-		return interopSettled(rn, ours)() && ours.e.State().PingCount == 1 && strings.Contains(rn.log(), "Starting \"/usr/libexec/heartbeat/ipfail\"")
+		return interopSettled(rn, ours)() && ours.e.State().PingCount == 1 && strings.Contains(rn.Log(), "Starting \"/usr/libexec/heartbeat/ipfail\"")
 	})
 	time.Sleep(3 * time.Second)                          // ipfail signs on and settles
 	run(t, "ip", "-n", sw, "link", "set", "sw0", "down") // heartbeat's public cable
 	waitFor(t, 60*time.Second, "heartbeat's ipfail to give its group to us", func() bool {
 		return ours.res.holds(gA) && !rn.holds(gA)
 	})
-	l := rn.log()
+	l := rn.Log()
 	for _, want := range []string{"Asking other side for ping node count", "Giving up because we were told that we have less ping nodes"} {
 		if !strings.Contains(l, want) {
 			t.Errorf("heartbeat's log lacks %q", want)
@@ -354,7 +355,7 @@ func TestHeartbeatInteropLateHeartbeat(t *testing.T) {
 	_, rn, ours := interopPair(t, hacf.FailbackOn, nil)
 	waitFor(t, interopWait, "cold start", interopSettled(rn, ours))
 	time.Sleep(6 * time.Second) // past heartbeat's start-up dt (deadtime + 2 s)
-	pid := strconv.Itoa(rn.pid1())
+	pid := strconv.Itoa(rn.PID())
 	run(t, "kill", "-STOP", pid)
 	time.Sleep(750 * time.Millisecond) // warntime 600 ms < 750 ms < deadtime 1 s
 	run(t, "kill", "-CONT", pid)
@@ -395,7 +396,7 @@ func TestHeartbeatInteropDetachResume(t *testing.T) {
 	t.Logf("resumed %v after the detach", time.Since(detached).Round(time.Millisecond))
 	time.Sleep(3 * time.Second) // three of heartbeat's deadtimes
 
-	log := rn.log()
+	log := rn.Log()
 	for _, bad := range []string{"Heartbeat restart on node nodeb", "nodeb: is dead", "Link nodeb:hb0 dead", "replay", "Both machines own"} {
 		if strings.Contains(log, bad) {
 			t.Errorf("heartbeat logged %q:\n%s", bad, filterLog(log))
@@ -404,7 +405,7 @@ func TestHeartbeatInteropDetachResume(t *testing.T) {
 	if rn.vipLog() != vips || rn.holds(gB) {
 		t.Errorf("heartbeat moved resources: %s", rn.vipLog())
 	}
-	if st := rn.statusOf("nodeb"); st != "active" {
+	if st := rn.NodeStatus("nodeb"); st != "active" {
 		t.Errorf("cl_status nodestatus nodeb = %q", st)
 	}
 	// Heartbeat still processes our (resumed) sequence: a standby goes

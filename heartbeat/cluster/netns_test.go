@@ -8,25 +8,22 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/vishvananda/netns"
 
 	"github.com/directord/directord/heartbeat/hacf"
 	"github.com/directord/directord/heartbeat/media"
 	"github.com/directord/directord/heartbeat/wire"
+	"github.com/directord/directord/testbed/heartbeatd"
 )
 
 // The tests in this file run over real UDP between two network
 // namespaces joined by veth pairs: hb0 198.51.100.1/.2 and, when asked,
 // hb1 203.0.113.1/.2. Node A lives in the first namespace, node B in the
 // second. Node A is either a directord engine or Debian's heartbeat 3.0.6.
-
-const realHeartbeat = "/usr/libexec/heartbeat/heartbeat"
 
 var nsSeq atomic.Int32
 
@@ -175,26 +172,18 @@ func filterLog(s string) string {
 	return strings.Join(keep, "\n")
 }
 
-// realNode is Debian's heartbeat 3.0.6 running as nodea in its own
-// network, mount, UTS and PID namespaces with private /etc/ha.d,
-// /var/lib/heartbeat, /run and /var/log.
+// realNode is Debian's heartbeat 3.0.6 running as nodea (testbed/heartbeatd)
+// with the vip resource script below.
 type realNode struct {
-	t   *testing.T
-	ns  string
-	dir string
-	cmd *exec.Cmd
-	out *logBuf // the daemon's stdout and stderr, written by exec
+	*heartbeatd.Node
+	t *testing.T
 }
-
-type realTiming struct{ keepalive, warntime, deadtime, initdead string }
 
 func needHeartbeat(t *testing.T) {
 	t.Helper()
 	needRoot(t)
-	for _, bin := range []string{realHeartbeat, "unshare", "nsenter"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("needs %s (apt-get install heartbeat)", bin)
-		}
+	if m := heartbeatd.Missing(); m != "" {
+		t.Skipf("needs %s", m)
 	}
 }
 
@@ -211,45 +200,21 @@ exit 0
 `
 
 // newRealNode prepares nodea's files; extra lines are appended to ha.cf.
-func newRealNode(t *testing.T, ns string, tm realTiming, fb hacf.AutoFailback, key string, peerIPs []string, extra ...string) *realNode {
+func newRealNode(t *testing.T, ns string, tm heartbeatd.Timing, fb hacf.AutoFailback, key string, peerIPs []string, extra ...string) *realNode {
 	t.Helper()
-	dir := t.TempDir()
-	for _, d := range []string{"etc", "lib", "run", "log"} {
-		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cp := exec.Command("sh", "-c", fmt.Sprintf("cp -a /etc/ha.d/. %[1]s/etc/ && (cp -a /run/heartbeat %[1]s/run/ || mkdir -p %[1]s/run/heartbeat)", dir))
-	if out, err := cp.CombinedOutput(); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	var media strings.Builder
+	cf := heartbeatd.HACF{LogFile: heartbeatd.LogFile, DebugFile: heartbeatd.DebugFile, Timing: tm, AutoFailback: fb.String(), Nodes: []string{"nodeA", "nodeB"}, Extra: extra}
 	for i, ip := range peerIPs {
-		fmt.Fprintf(&media, "ucast hb%d %s\n", i, ip)
+		cf.Ucast = append(cf.Ucast, heartbeatd.Ucast{Dev: fmt.Sprintf("hb%d", i), Peer: ip})
 	}
-	hacfText := fmt.Sprintf("logfile /var/log/ha-log\ndebugfile /var/log/ha-debug\nkeepalive %s\nwarntime %s\ndeadtime %s\ninitdead %s\n"+
-		"udpport 694\n%sauto_failback %s\nnode nodeA\nnode nodeB\n%s", tm.keepalive, tm.warntime, tm.deadtime, tm.initdead, media.String(), fb,
-		strings.Join(append(extra, ""), "\n"))
-	files := map[string]string{
-		"ha.cf":          hacfText,
+	rn := &realNode{t: t, Node: heartbeatd.ForTest(t, ns, "nodeA", map[string]string{
+		"ha.cf":          cf.String(),
 		"authkeys":       "auth 1\n1 sha1 " + key + "\n",
 		"haresources":    "nodeA vip::" + gA + "\nnodeB vip::" + gB + "\n",
 		"resource.d/vip": vipScript,
-	}
-	for name, text := range files {
-		mode := os.FileMode(0o600)
-		if strings.HasPrefix(name, "resource.d/") {
-			mode = 0o755
-		}
-		if err := os.WriteFile(filepath.Join(dir, "etc", name), []byte(text), mode); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rn := &realNode{t: t, ns: ns, dir: dir}
+	})}
 	t.Cleanup(func() {
-		rn.kill9()
 		if t.Failed() || os.Getenv("CLUSTER_TEST_LOGS") != "" {
-			t.Logf("log of heartbeat nodea:\n%s\nvip.log:\n%s", rn.log(), rn.vipLog())
+			t.Logf("log of heartbeat nodea:\n%s\nvip.log:\n%s", rn.Log(), rn.vipLog())
 		}
 	})
 	return rn
@@ -257,53 +222,16 @@ func newRealNode(t *testing.T, ns string, tm realTiming, fb hacf.AutoFailback, k
 
 func (rn *realNode) start() {
 	rn.t.Helper()
-	os.Remove(filepath.Join(rn.dir, "run", "heartbeat.pid"))
-	script := fmt.Sprintf(`hostname nodeA && mount --bind %[1]s/etc /etc/ha.d && mount --bind %[1]s/lib /var/lib/heartbeat &&
-mount --bind %[1]s/run /run && mount --bind %[1]s/log /var/log && exec %[2]s -f`, rn.dir, realHeartbeat)
-	rn.cmd = exec.Command("ip", "netns", "exec", rn.ns, "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--uts", "--mount", "sh", "-c", script)
-	rn.out = &logBuf{}
-	rn.cmd.Stdout, rn.cmd.Stderr = rn.out, rn.out
-	if err := rn.cmd.Start(); err != nil {
+	if err := rn.Start(); err != nil {
 		rn.t.Fatal(err)
 	}
 }
 
-// pid1 returns the host pid of the namespace's init: heartbeat itself.
-func (rn *realNode) pid1() int {
-	if rn.cmd == nil || rn.cmd.Process == nil {
-		return 0
-	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", rn.cmd.Process.Pid, rn.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0
-	}
-	pid, _ := strconv.Atoi(f[0])
-	return pid
-}
-
-// kill9 is "killall -9 heartbeat": killing the PID namespace's init takes
-// every heartbeat process with it; resources are not released.
-func (rn *realNode) kill9() {
-	if rn.cmd == nil {
-		return
-	}
-	if pid := rn.pid1(); pid > 0 {
-		exec.Command("kill", "-9", strconv.Itoa(pid)).Run()
-	}
-	rn.cmd.Process.Kill()
-	rn.cmd.Wait()
-	rn.cmd = nil
-}
-
-// powerOff is kill9 plus the loss of what the node held, as when the
+// powerOff is kill -9 plus the loss of what the node held, as when the
 // machine loses power: its resource state files go too.
 func (rn *realNode) powerOff() {
-	rn.kill9()
-	fs, _ := filepath.Glob(filepath.Join(rn.dir, "log", "vip.*.*"))
+	rn.Kill9()
+	fs, _ := filepath.Glob(rn.LogPath("vip.*.*"))
 	for _, f := range fs {
 		if !strings.HasSuffix(f, "vip.log") {
 			os.Remove(f)
@@ -311,54 +239,14 @@ func (rn *realNode) powerOff() {
 	}
 }
 
-// inside runs a command in the node's namespaces (mount, UTS, net, PID).
-func (rn *realNode) inside(args ...string) (string, error) {
-	pid := rn.pid1()
-	if pid == 0 {
-		return "", fmt.Errorf("heartbeat is not running")
-	}
-	a := append([]string{"-t", strconv.Itoa(pid), "-m", "-u", "-n", "-p", "--"}, args...)
-	out, err := exec.Command("nsenter", a...).CombinedOutput()
-	return string(out), err
-}
-
-// stop is "heartbeat -k": a graceful shutdown. The -k client itself is
-// killed with the PID namespace when heartbeat (its init) exits, so its
-// exit status says nothing; heartbeat exiting does.
-func (rn *realNode) stop() error {
-	out, kerr := rn.inside(realHeartbeat, "-k")
-	done := make(chan struct{})
-	go func() { rn.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		return fmt.Errorf("heartbeat -k did not stop heartbeat: %v\n%s", kerr, out)
-	}
-	rn.cmd = nil
-	return nil
-}
-
-func (rn *realNode) log() string {
-	b, _ := os.ReadFile(filepath.Join(rn.dir, "log", "ha-log"))
-	if rn.out != nil {
-		return string(b) + rn.out.String()
-	}
-	return string(b)
-}
-
 func (rn *realNode) vipLog() string {
-	b, _ := os.ReadFile(filepath.Join(rn.dir, "log", "vip.log"))
+	b, _ := os.ReadFile(rn.LogPath("vip.log"))
 	return string(b)
 }
 
 func (rn *realNode) holds(g string) bool {
-	_, err := os.Stat(filepath.Join(rn.dir, "log", "vip."+g))
+	_, err := os.Stat(rn.LogPath("vip." + g))
 	return err == nil
-}
-
-func (rn *realNode) statusOf(node string) string {
-	out, _ := rn.inside("cl_status", "nodestatus", node)
-	return strings.TrimSpace(out)
 }
 
 // ourConfig is node B's configuration, matching the real node's files.

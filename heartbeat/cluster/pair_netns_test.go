@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/directord/directord/heartbeat/hacf"
+	"github.com/directord/directord/testbed/heartbeatd"
 )
 
 // directord <-> directord over real UDP in two namespaces.
@@ -221,10 +222,10 @@ func TestMeasureFailover(t *testing.T) {
 	}
 
 	// Against the real daemon at Heartbeat's usual 1 s / 5 s.
-	if _, err := os.Stat(realHeartbeat); err == nil {
+	if heartbeatd.Missing() == "" {
 		var theirsDie, oursDie []time.Duration
 		tmOurs := Timing{Keepalive: time.Second, WarnTime: 3 * time.Second, DeadTime: 5 * time.Second, InitDead: 10 * time.Second}
-		tmReal := realTiming{keepalive: "1", warntime: "3", deadtime: "5", initdead: "10"}
+		tmReal := heartbeatd.Timing{Keepalive: "1", WarnTime: "3", DeadTime: "5", InitDead: "10"}
 		for range 3 {
 			p := newNSPair(t, 1)
 			rn := newRealNode(t, p.a, tmReal, hacf.FailbackOn, interopKey, []string{"198.51.100.2"})
@@ -243,7 +244,7 @@ func TestMeasureFailover(t *testing.T) {
 			ours.kill()
 			waitFor(t, 30*time.Second, "heartbeat takes over", func() bool { return rn.holds(gB) })
 			oursDie = append(oursDie, time.Since(start))
-			rn.kill9()
+			rn.Kill9()
 		}
 		fmt.Fprintf(&report, "| kill -9 heartbeat 3.0.6 → directord acquires, 1s / 5s | %s | | |\n", spread(theirsDie))
 		fmt.Fprintf(&report, "| directord killed → heartbeat 3.0.6 acquires, 1s / 5s | %s | | |\n", spread(oursDie))

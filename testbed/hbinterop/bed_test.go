@@ -1,0 +1,501 @@
+package hbinterop
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/directord/directord/testbed/heartbeatd"
+	"github.com/directord/directord/testbed/netns"
+)
+
+// The bed's addresses, documentation ranges only. nodea is Heartbeat,
+// nodeb is directord.
+var (
+	lanA     = netip.MustParsePrefix("192.0.2.1/24")
+	lanB     = netip.MustParsePrefix("192.0.2.2/24")
+	lanC     = netip.MustParsePrefix("192.0.2.50/24") // the client
+	cableA   = netip.MustParsePrefix("198.51.100.1/24")
+	cableB   = netip.MustParsePrefix("198.51.100.2/24")
+	vipA     = netip.MustParseAddr("192.0.2.110") // owned by nodea
+	vipB     = netip.MustParseAddr("192.0.2.120") // owned by nodeb
+	vips     = []netip.Addr{vipA, vipB}
+	haresrcs = fmt.Sprintf("nodea IPaddr2::%s/24/eth0\nnodeb IPaddr2::%s/24/eth0\n", vipA, vipB)
+)
+
+const (
+	nodeA = "nodea"
+	nodeB = "nodeb"
+	// servicePort is each node's "who am I" service, reached through a VIP.
+	servicePort = 7000
+	key         = "hbinterop-key"
+)
+
+// Sub-second timings, as the engine's interop tests use, keep the runs
+// short. deadTime is ha.cf's deadtime.
+var fast = heartbeatd.Timing{Keepalive: "200ms", WarnTime: "600ms", DeadTime: "1", InitDead: "2"}
+
+const deadTime = time.Second
+
+// wait bounds every expectation: generous for a loaded 2-core machine; the
+// timing assertions are separate.
+const wait = 30 * time.Second
+
+type options struct {
+	failback     string // auto_failback: on or off
+	hbKey, ddKey string // each side's sha1 secret
+	// hbInitDead, ddInitDead override each side's initdead.
+	hbInitDead, ddInitDead string
+}
+
+// bed is the two nodes, the client and the LAN between them.
+type bed struct {
+	t       *testing.T
+	topo    *netns.Topology
+	a, b, c *netns.Host // nodea (heartbeat), nodeb (directord), the client
+	hb      *heartbeatd.Node
+	dd      *directord
+
+	mu        sync.Mutex
+	hbStarted time.Time
+}
+
+func newBed(t *testing.T, o options) *bed {
+	t.Helper()
+	if m := heartbeatd.Missing(); m != "" {
+		t.Skipf("needs %s", m)
+	}
+	bin := os.Getenv(binEnv)
+	if _, err := os.Stat(bin); bin == "" || err != nil {
+		t.Fatalf("directord binary %q: %v (run with go test, whose TestMain builds it)", bin, err)
+	}
+	if o.failback == "" {
+		o.failback = "on"
+	}
+	if o.hbKey == "" {
+		o.hbKey = key
+	}
+	if o.ddKey == "" {
+		o.ddKey = key
+	}
+	b := &bed{t: t, topo: netns.ForTest(t)}
+	lan, err := b.topo.Switch("lan")
+	must(t, err)
+	host := func(name string, p netip.Prefix) *netns.Host {
+		h, err := b.topo.Host(name)
+		must(t, err)
+		_, err = b.topo.Plug(h, "eth0", lan)
+		must(t, err)
+		must(t, h.AddAddr("eth0", p))
+		return h
+	}
+	b.a, b.b, b.c = host(nodeA, lanA), host(nodeB, lanB), host("client", lanC)
+	must(t, b.topo.Cable(b.a, "hb0", b.b, "hb0"))
+	must(t, b.a.AddAddr("hb0", cableA))
+	must(t, b.b.AddAddr("hb0", cableB))
+	for _, n := range []struct {
+		h    *netns.Host
+		name string
+	}{{b.a, nodeA}, {b.b, nodeB}} {
+		serveName(t, n.h, n.name)
+	}
+
+	cf := func(peer netip.Prefix, initDead string) heartbeatd.HACF {
+		tm := fast
+		if initDead != "" {
+			tm.InitDead = initDead
+		}
+		return heartbeatd.HACF{Timing: tm, AutoFailback: o.failback, Nodes: []string{nodeA, nodeB},
+			Ucast: []heartbeatd.Ucast{{Dev: "hb0", Peer: peer.Addr().String()}}}
+	}
+	hbcf := cf(cableB, o.hbInitDead)
+	hbcf.LogFile, hbcf.DebugFile = heartbeatd.LogFile, heartbeatd.DebugFile
+	b.hb = heartbeatd.ForTest(t, b.a.NetnsName(), nodeA, map[string]string{
+		"ha.cf":       hbcf.String(),
+		"authkeys":    "auth 1\n1 sha1 " + o.hbKey + "\n",
+		"haresources": haresrcs,
+	})
+
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"ha.cf":       cf(cableA, o.ddInitDead).String(),
+		"authkeys":    "auth 1\n1 sha1 " + o.ddKey + "\n",
+		"haresources": haresrcs,
+	} {
+		must(t, os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600))
+	}
+	must(t, os.Mkdir(filepath.Join(dir, "state"), 0o700))
+	b.dd = &directord{t: t, host: b.b, bin: bin, dir: dir, sock: filepath.Join(dir, "directord.sock")}
+	t.Cleanup(b.dd.kill9)
+
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("HBINTEROP_LOGS") != "" {
+			t.Logf("addresses: nodea %v, nodeb %v", b.held(b.a), b.held(b.b))
+			t.Logf("=== heartbeat (nodea) log ===\n%s", b.hb.Log())
+			t.Logf("=== directord (nodeb) log ===\n%s", b.dd.log())
+		}
+	})
+	return b
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// serveName answers every connection to servicePort in h with name: what
+// the client reads tells which node a VIP leads to.
+func serveName(t *testing.T, h *netns.Host, name string) {
+	ln, err := h.Listen("tcp", fmt.Sprintf(":%d", servicePort))
+	must(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintln(c, name)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); <-done })
+}
+
+func (b *bed) startHeartbeat() {
+	b.t.Helper()
+	must(b.t, b.hb.Start())
+	b.mu.Lock()
+	b.hbStarted = time.Now()
+	b.mu.Unlock()
+}
+
+// heartbeatSettled waits until heartbeat has run long enough to advertise
+// its deadtime: for its first 5 s it announces dt 3000 ms (seen on the
+// wire), which we honour, and a kill then would measure that.
+func (b *bed) heartbeatSettled() {
+	b.mu.Lock()
+	left := time.Until(b.hbStarted.Add(6 * time.Second))
+	b.mu.Unlock()
+	time.Sleep(left)
+}
+
+// held returns the VIPs among vips on h's eth0, read over netlink.
+func (b *bed) held(h *netns.Host) []netip.Addr {
+	l, err := h.Netlink().LinkByName("eth0")
+	if err != nil {
+		return nil
+	}
+	addrs, err := h.Netlink().AddrList(l, netlink.FAMILY_V4)
+	if err != nil {
+		return nil
+	}
+	var out []netip.Addr
+	for _, v := range vips {
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == v {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+func (b *bed) holds(h *netns.Host, v netip.Addr) bool {
+	for _, x := range b.held(h) {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// drop removes v from h: what a machine that lost power no longer has.
+func (b *bed) drop(h *netns.Host, v netip.Addr) {
+	l, err := h.Netlink().LinkByName("eth0")
+	must(b.t, err)
+	must(b.t, h.Netlink().AddrDel(l, &netlink.Addr{IPNet: &net.IPNet{IP: v.AsSlice(), Mask: net.CIDRMask(24, 32)}}))
+}
+
+// answer is what the client reads from v's service: the name of the node
+// it reached, or "" when nothing answered.
+func (b *bed) answer(v netip.Addr) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	c, err := b.c.Dial(ctx, "tcp", netip.AddrPortFrom(v, servicePort).String())
+	if err != nil {
+		return ""
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line)
+}
+
+// owners says which node holds vipA and vipB.
+type owners struct{ a, b string }
+
+func (o owners) String() string { return fmt.Sprintf("%s on %s, %s on %s", vipA, o.a, vipB, o.b) }
+
+// state describes what the bed looks like now, for messages.
+func (b *bed) state() string {
+	return fmt.Sprintf("nodea holds %v, nodeb holds %v; the client reaches %s at %q, %s at %q",
+		b.held(b.a), b.held(b.b), vipA, b.answer(vipA), vipB, b.answer(vipB))
+}
+
+// is says whether each VIP is on its expected node only, and the client
+// reaches that node through it.
+func (b *bed) is(o owners) bool {
+	for i, who := range []string{o.a, o.b} {
+		v := vips[i]
+		on, off := b.a, b.b
+		if who == nodeB {
+			on, off = b.b, b.a
+		}
+		if !b.holds(on, v) || b.holds(off, v) || b.answer(v) != who {
+			return false
+		}
+	}
+	return true
+}
+
+// expect waits for o and returns how long it took.
+func (b *bed) expect(what string, o owners) time.Duration {
+	b.t.Helper()
+	start := time.Now()
+	for !b.is(o) {
+		if time.Since(start) > wait {
+			b.t.Fatalf("%s: want %v within %v; %s", what, o, wait, b.state())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// stays checks that o holds for d: nothing moves by itself.
+func (b *bed) stays(what string, o owners, d time.Duration) {
+	b.t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if !b.is(o) {
+			// A client's connect can fail once under load; the addresses
+			// must not move.
+			time.Sleep(200 * time.Millisecond)
+			if !b.is(o) {
+				b.t.Fatalf("%s: want %v to stay; %s", what, o, b.state())
+			}
+		}
+	}
+}
+
+// waitVIP waits until v is on h and returns how long it took.
+func (b *bed) waitVIP(what string, h *netns.Host, v netip.Addr) time.Duration {
+	b.t.Helper()
+	start := time.Now()
+	for !b.holds(h, v) {
+		if time.Since(start) > wait {
+			b.t.Fatalf("%s: %s not on %s within %v; %s", what, v, h.Name(), wait, b.state())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// waitLog waits until log() contains s.
+func waitLog(t *testing.T, what string, log func() string, s string) {
+	t.Helper()
+	start := time.Now()
+	for !strings.Contains(log(), s) {
+		if time.Since(start) > wait {
+			t.Fatalf("%s: %q not logged within %v", what, s, wait)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// directord is the `directord run` process of nodeb. Its standard error
+// (the log) goes to a file in dir, across restarts.
+type directord struct {
+	t    *testing.T
+	host *netns.Host
+	bin  string
+	dir  string
+	sock string
+
+	mu   sync.Mutex
+	proc *process
+}
+
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{} // closed once err is set
+	err  error         // Wait's
+}
+
+func (d *directord) logPath() string { return filepath.Join(d.dir, "directord.log") }
+
+// note writes a line of the test's own into the log.
+func (d *directord) note(s string) {
+	f, err := os.OpenFile(d.logPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(f, "=== %s: %s\n", time.Now().Format("15:04:05.000"), s)
+	f.Close()
+}
+
+// log returns everything the daemon logged so far.
+func (d *directord) log() string {
+	b, _ := os.ReadFile(d.logPath())
+	return string(b)
+}
+
+func (d *directord) start() {
+	d.t.Helper()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.proc != nil {
+		d.t.Fatal("directord already runs")
+	}
+	d.note("starting directord")
+	f, err := os.OpenFile(d.logPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	must(d.t, err)
+	defer f.Close() // the child has its own copy
+	cmd := exec.Command(d.bin, "run", "--ha-dir", d.dir, "--node", nodeB,
+		"--state-dir", filepath.Join(d.dir, "state"), "--socket", d.sock)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := d.host.Start(cmd); err != nil {
+		d.t.Fatal(err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.done) }()
+	d.proc = p
+}
+
+// signal sends sig and waits for the process to exit; it returns the exit
+// error (nil for status 0).
+func (d *directord) signal(sig syscall.Signal) error {
+	d.mu.Lock()
+	p := d.proc
+	d.proc = nil
+	d.mu.Unlock()
+	if p == nil {
+		return errors.New("directord does not run")
+	}
+	d.note(sig.String())
+	p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(wait):
+		p.cmd.Process.Kill()
+		<-p.done
+		return fmt.Errorf("directord still ran %v after %v", wait, sig)
+	}
+	return p.err
+}
+
+func (d *directord) kill9() { d.signal(syscall.SIGKILL) }
+
+// cli runs `directord ARGS` in nodeb's namespace, as an operator there.
+func (d *directord) cli(args ...string) (string, error) {
+	var out bytes.Buffer
+	cmd := exec.Command(d.bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := d.host.Run(cmd)
+	return out.String(), err
+}
+
+// request runs a standby or takeover, retrying while the daemon refuses it
+// (a transition under way).
+func (d *directord) request(args ...string) {
+	d.t.Helper()
+	args = append([]string{args[0], "--socket", d.sock}, args[1:]...)
+	start := time.Now()
+	for {
+		out, err := d.cli(args...)
+		if err == nil {
+			return
+		}
+		if time.Since(start) > wait {
+			d.t.Fatalf("directord %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// kill9Heartbeat and kill9Directord kill a node's daemon (-9) and return
+// how long the other node took to hold every VIP the killed one held. A
+// VIP lingers after kill -9 (nothing is released: checked); it is then
+// removed, as the killed machine's reboot by its watchdog would remove it,
+// so that the client's path is not ambiguous.
+func (b *bed) kill9Heartbeat() time.Duration { return b.kill9(b.a, b.b, b.hb.Kill9) }
+func (b *bed) kill9Directord() time.Duration { return b.kill9(b.b, b.a, b.dd.kill9) }
+
+func (b *bed) kill9(dead, other *netns.Host, kill func()) time.Duration {
+	b.t.Helper()
+	had := b.held(dead)
+	if len(had) == 0 {
+		b.t.Fatalf("%s holds no VIP to take over; %s", dead.Name(), b.state())
+	}
+	start := time.Now()
+	kill()
+	if got := b.held(dead); fmt.Sprint(got) != fmt.Sprint(had) {
+		b.t.Errorf("kill -9 of %s's daemon released VIPs: %v before, %v after", dead.Name(), had, got)
+	}
+	for _, v := range had {
+		b.drop(dead, v)
+	}
+	for _, v := range had {
+		b.waitVIP("takeover after kill -9 of "+dead.Name(), other, v)
+	}
+	return time.Since(start)
+}
+
+// hbCommand runs a command inside heartbeat's namespaces.
+func (b *bed) hbCommand(args ...string) {
+	b.t.Helper()
+	if out, err := b.hb.Inside(args...); err != nil {
+		b.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// dropUDP694 is classic BPF for a tc filter in direct-action mode, run on
+// frames from the Ethernet header: IPv4, UDP, destination port 694 →
+// TC_ACT_SHOT (2), anything else → TC_ACT_OK (0). Direct action needs no
+// action module (act_gact), which some kernels lack.
+const dropUDP694 = "9,40 0 0 12,21 0 5 2048,48 0 0 23,21 0 3 17,177 0 0 14,72 0 0 16,21 1 0 694,6 0 0 0,6 0 0 2"
+
+// dropHeartbeats drops every heartbeat packet arriving on h's hb0 for d,
+// with a tc filter on the cable's ingress: the other node's heartbeats are
+// lost one way.
+func (b *bed) dropHeartbeats(h *netns.Host, d time.Duration) {
+	b.t.Helper()
+	tc := func(args ...string) {
+		b.t.Helper()
+		if out, err := h.CombinedOutput(exec.Command("tc", args...)); err != nil {
+			b.t.Fatalf("tc %s in %s: %v\n%s", strings.Join(args, " "), h.Name(), err, out)
+		}
+	}
+	tc("qdisc", "add", "dev", "hb0", "clsact")
+	tc("filter", "add", "dev", "hb0", "ingress", "bpf", "da", "bytecode", dropUDP694)
+	start := time.Now()
+	time.Sleep(d)
+	tc("qdisc", "del", "dev", "hb0", "clsact")
+	b.t.Logf("heartbeats to %s dropped for %v", h.Name(), time.Since(start).Round(time.Millisecond))
+}
