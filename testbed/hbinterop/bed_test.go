@@ -317,11 +317,18 @@ func (b *bed) waitVIP(what string, h *netns.Host, v netip.Addr) time.Duration {
 	return time.Since(start)
 }
 
-// waitLog waits until log() contains s.
-func waitLog(t *testing.T, what string, log func() string, s string) {
+// hbLog returns heartbeat's ha-log, which only grows (Node.Log appends its
+// standard output, which is no use for offsets).
+func (b *bed) hbLog() string {
+	s, _ := os.ReadFile(b.hb.LogPath(filepath.Base(heartbeatd.LogFile)))
+	return string(s)
+}
+
+// waitLog waits until log() contains s after its first from bytes.
+func waitLog(t *testing.T, what string, log func() string, from int, s string) {
 	t.Helper()
 	start := time.Now()
-	for !strings.Contains(log(), s) {
+	for !strings.Contains(log()[from:], s) {
 		if time.Since(start) > wait {
 			t.Fatalf("%s: %q not logged within %v", what, s, wait)
 		}

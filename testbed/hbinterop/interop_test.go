@@ -71,7 +71,7 @@ func TestColdStartKillRestart(t *testing.T) {
 		t.Errorf("takeover after kill -9 of directord took %v, want at most deadtime %v + %v", took, deadTime, killMargin)
 	}
 	b.expect("heartbeat holds everything", owners{nodeA, nodeA})
-	if !strings.Contains(b.hb.Log(), "node nodeb: is dead") {
+	if !strings.Contains(b.hbLog(), "node nodeb: is dead") {
 		t.Error("heartbeat did not log nodeb's death")
 	}
 
@@ -80,7 +80,7 @@ func TestColdStartKillRestart(t *testing.T) {
 	d = b.expect("failback to directord", owners{nodeA, nodeB})
 	t.Logf("directord restarted -> holds %s again after %v", vipB, d.Round(time.Millisecond))
 	b.stays("settled after the failbacks", owners{nodeA, nodeB}, 2*time.Second)
-	if l := b.hb.Log(); strings.Contains(l, "Both machines own") {
+	if l := b.hbLog(); strings.Contains(l, "Both machines own") {
 		t.Error("heartbeat saw both machines own resources")
 	}
 }
@@ -94,8 +94,9 @@ func TestFailbackOff(t *testing.T) {
 	b.heartbeatSettled()
 	b.kill9Heartbeat()
 	b.expect("directord holds everything", owners{nodeB, nodeB})
+	from := len(b.hbLog())
 	b.startHeartbeat()
-	waitLog(t, "heartbeat back", b.hb.Log, "Status update for node nodeb: status active")
+	waitLog(t, "heartbeat back", b.hbLog, from, "Status update for node nodeb: status active")
 	b.stays("heartbeat restarted, auto_failback off", owners{nodeB, nodeB}, 3*deadTime)
 	if !b.hb.Running() || b.hb.NodeStatus(nodeB) != "active" {
 		t.Fatalf("heartbeat is not up with nodeb active: %q", b.hb.NodeStatus(nodeB))
@@ -104,8 +105,9 @@ func TestFailbackOff(t *testing.T) {
 	b.heartbeatSettled()
 	b.kill9Directord()
 	b.expect("heartbeat holds everything", owners{nodeA, nodeA})
+	from = len(b.dd.log())
 	b.dd.start()
-	waitLog(t, "directord back", b.dd.log, "Link nodea:hb0 up.")
+	waitLog(t, "directord back", b.dd.log, from, "Link nodea:hb0 up.")
 	b.stays("directord restarted, auto_failback off", owners{nodeA, nodeA}, 3*deadTime)
 }
 
@@ -136,7 +138,7 @@ func TestStandbyTakeover(t *testing.T) {
 	t.Logf("hb_standby -> directord holds both VIPs after %v", time.Since(start).Round(time.Millisecond))
 	b.stays("after hb_standby", owners{nodeB, nodeB}, 2*time.Second)
 
-	if l := b.hb.Log(); strings.Contains(l, "Ignored standby message") {
+	if l := b.hbLog(); strings.Contains(l, "Ignored standby message") {
 		t.Error("heartbeat ignored a standby message")
 	}
 }
@@ -152,7 +154,7 @@ func TestGracefulStop(t *testing.T) {
 	start := time.Now()
 	go func() { stopped <- b.dd.signal(syscall.SIGTERM) }()
 	took := b.waitVIP("heartbeat takes vipB on directord's SIGTERM", b.a, vipB)
-	deadFirst := strings.Contains(b.hb.Log(), "node nodeb: is dead")
+	deadFirst := strings.Contains(b.hbLog(), "node nodeb: is dead")
 	t.Logf("SIGTERM directord -> heartbeat holds %s after %v", vipB, took.Round(time.Millisecond))
 	if err := <-stopped; err != nil {
 		t.Errorf("directord's graceful stop: %v", err)
@@ -160,7 +162,7 @@ func TestGracefulStop(t *testing.T) {
 	if took >= deadTime || deadFirst {
 		t.Errorf("heartbeat took over after %v (deadtime %v), nodeb declared dead first: %v", took, deadTime, deadFirst)
 	}
-	if !strings.Contains(b.hb.Log(), "Received shutdown notice from 'nodeb'") {
+	if !strings.Contains(b.hbLog(), "Received shutdown notice from 'nodeb'") {
 		t.Error("heartbeat did not get directord's shutdown notice")
 	}
 	b.expect("heartbeat holds everything", owners{nodeA, nodeA})
@@ -197,11 +199,11 @@ func TestWrongKey(t *testing.T) {
 		b := newBed(t, options{failback: "on", ddKey: "not-the-key", ddInitDead: "60"})
 		b.startHeartbeat()
 		b.dd.start()
-		waitLog(t, "directord rejects heartbeat", b.dd.log, "heartbeat packet rejected: authentication failed")
-		waitLog(t, "heartbeat rejects directord", b.hb.Log, "authtoken does not match")
+		waitLog(t, "directord rejects heartbeat", b.dd.log, 0, "heartbeat packet rejected: authentication failed")
+		waitLog(t, "heartbeat rejects directord", b.hbLog, 0, "authtoken does not match")
 		b.expect("heartbeat alone holds everything", owners{nodeA, nodeA})
 		b.stays("a wrong-key directord", owners{nodeA, nodeA}, 3*deadTime)
-		if strings.Contains(b.hb.Log(), "Link nodeb:hb0 up") || strings.Contains(b.dd.log(), "Link nodea:hb0 up") {
+		if strings.Contains(b.hbLog(), "Link nodeb:hb0 up") || strings.Contains(b.dd.log(), "Link nodea:hb0 up") {
 			t.Error("a link came up with a wrong key")
 		}
 	})
@@ -209,11 +211,11 @@ func TestWrongKey(t *testing.T) {
 		b := newBed(t, options{failback: "on", hbKey: "not-the-key", hbInitDead: "60"})
 		b.startHeartbeat()
 		b.dd.start()
-		waitLog(t, "directord rejects heartbeat", b.dd.log, "heartbeat packet rejected: authentication failed")
-		waitLog(t, "heartbeat rejects directord", b.hb.Log, "authtoken does not match")
+		waitLog(t, "directord rejects heartbeat", b.dd.log, 0, "heartbeat packet rejected: authentication failed")
+		waitLog(t, "heartbeat rejects directord", b.hbLog, 0, "authtoken does not match")
 		b.expect("directord alone holds everything", owners{nodeB, nodeB})
 		b.stays("a wrong-key heartbeat", owners{nodeB, nodeB}, 3*deadTime)
-		if strings.Contains(b.hb.Log(), "Link nodeb:hb0 up") || strings.Contains(b.dd.log(), "Link nodea:hb0 up") {
+		if strings.Contains(b.hbLog(), "Link nodeb:hb0 up") || strings.Contains(b.dd.log(), "Link nodea:hb0 up") {
 			t.Error("a link came up with a wrong key")
 		}
 	})
@@ -229,18 +231,24 @@ func TestLostHeartbeats(t *testing.T) {
 	b.heartbeatSettled()
 	settled := owners{nodeA, nodeB}
 
-	// heartbeat -> directord: directord asks, heartbeat retransmits.
+	// heartbeat -> directord: directord asks, heartbeat retransmits. Only
+	// what is logged after the drop counts (a start-up can lose a packet
+	// too).
+	from := len(b.dd.log())
 	b.dropHeartbeats(b.b, 450*time.Millisecond)
-	waitLog(t, "directord receives the retransmission", b.dd.log, "Retransmitted message")
-	waitLog(t, "directord receives the retransmission", b.dd.log, "from nodea received")
+	waitLog(t, "directord receives the retransmission", b.dd.log, from, "Retransmitted message")
+	if l := b.dd.log()[from:]; !strings.Contains(l, "from nodea received") {
+		t.Errorf("directord's retransmission line names no nodea:\n%s", l)
+	}
 
 	// directord -> heartbeat: heartbeat asks, directord retransmits.
+	from = len(b.hbLog())
 	b.dropHeartbeats(b.a, 450*time.Millisecond)
-	waitLog(t, "heartbeat notices the loss", b.hb.Log, "lost packet(s) for [nodeb]")
-	waitLog(t, "heartbeat receives the retransmission", b.hb.Log, "No pkts missing from nodeb!")
+	waitLog(t, "heartbeat notices the loss", b.hbLog, from, "lost packet(s) for [nodeb]")
+	waitLog(t, "heartbeat receives the retransmission", b.hbLog, from, "No pkts missing from nodeb!")
 
 	b.stays("after the losses", settled, 2*deadTime)
-	if l := b.hb.Log(); strings.Contains(l, "is dead") || strings.Contains(l, "Irretrievably lost") {
+	if l := b.hbLog(); strings.Contains(l, "is dead") || strings.Contains(l, "Irretrievably lost") {
 		t.Errorf("heartbeat declared a death or gave a packet up")
 	}
 	if l := b.dd.log(); strings.Contains(l, "is dead") {

@@ -123,11 +123,14 @@ func New(netns, hostname, dir string, files map[string]string) (*Node, error) {
 			return nil, fmt.Errorf("heartbeatd: %w", err)
 		}
 	}
-	// Heartbeat wants its /run/heartbeat (owned by hacluster, made by the
-	// package); the OCF agents behind resource.d keep their state (send_arp's
-	// pid file) in /run/resource-agents.
+	// Heartbeat wants the directories the package made (owned by
+	// hacluster) in /run/heartbeat and /var/lib/heartbeat (cores, for one;
+	// not the files: hb_uuid is the host's identity); the OCF agents behind
+	// resource.d keep their state (send_arp's pid file) in
+	// /run/resource-agents.
 	cp := exec.Command("sh", "-c", fmt.Sprintf(`cp -a /etc/ha.d/. %[1]s/etc/ && (cp -a /run/heartbeat %[1]s/run/ || mkdir -p %[1]s/run/heartbeat) &&
-mkdir -p -m 1755 %[1]s/run/resource-agents`, dir))
+mkdir -p -m 1755 %[1]s/run/resource-agents &&
+if [ -d /var/lib/heartbeat ]; then cd /var/lib/heartbeat && find . -mindepth 1 -type d -print0 | tar --null --no-recursion -T - -cf - | tar -C %[1]s/lib -xpf -; fi`, dir))
 	if out, err := cp.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("heartbeatd: copy /etc/ha.d: %v\n%s", err, out)
 	}
