@@ -102,6 +102,14 @@ func (r *vipResource) Start(ctx context.Context) error {
 	}
 	if n := count(r.v.ARPCount, vip.DefaultARPCount); n > 0 {
 		r.log.Info(fmt.Sprintf("IPaddr: Sending Gratuitous Arp for %s on %s (%d × %v)", r.v.Addr, p.Interface, n, orDefault(r.v.ARPInterval, vip.DefaultARPInterval)))
+		// The first announcement goes out before Start returns: in a make
+		// before break handover the peer removes the VIP as soon as we say
+		// we hold it, and the LAN must already be pointed here by then.
+		first := r.v
+		first.ARPCount = 1
+		if err := r.m.Announce(ctx, first); err != nil {
+			r.log.Warn("IPaddr: gratuitous ARP for "+r.v.Addr.String()+" failed: "+err.Error(), "err", err)
+		}
 	}
 	r.startAnnouncer()
 	return nil
@@ -121,8 +129,18 @@ func (r *vipResource) startAnnouncer() {
 	r.annCtx, r.stopRefr, r.refrDone = ctx, cancel, done
 	go func() {
 		defer close(done)
-		if count(r.v.ARPCount, vip.DefaultARPCount) > 0 {
-			if err := r.m.Announce(ctx, r.v); err != nil && ctx.Err() == nil {
+		// Start sent the first announcement; the rest follow it.
+		if n := count(r.v.ARPCount, vip.DefaultARPCount); n > 1 {
+			rest := r.v
+			rest.ARPCount = n - 1
+			t := time.NewTimer(orDefault(r.v.ARPInterval, vip.DefaultARPInterval))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			if err := r.m.Announce(ctx, rest); err != nil && ctx.Err() == nil {
 				r.log.Warn("IPaddr: gratuitous ARP for "+r.v.Addr.String()+" failed: "+err.Error(), "err", err)
 			}
 		}
