@@ -3,6 +3,7 @@ package connsync
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -217,4 +218,32 @@ func FuzzDecode(f *testing.F) {
 		}
 		_ = id
 	})
+}
+
+// BenchmarkHandover100k reads, filters and encodes a table of 100,000
+// established connections, as a graceful handover does (the figure is in
+// docs/benchmarks.md; sending is the kernel's).
+func BenchmarkHandover100k(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("Pro FromIP   FPrt ToIP     TPrt DestIP   DPrt State       Expires PEName PEData\n")
+	for i := range 100000 {
+		fmt.Fprintf(&sb, "TCP C0%06X %04X C6336401 0050 C000021%d 0050 ESTABLISHED     897\n", i>>8, i&0xffff, 4+i%2)
+	}
+	proc := sb.String()
+	tbl := handoverTable()
+	b.SetBytes(int64(len(proc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		conns, err := ParseProc(strings.NewReader(proc))
+		if err != nil {
+			b.Fatal(err)
+		}
+		send := Handover(conns, tbl)
+		if len(send) != 100000 {
+			b.Fatalf("%d to send", len(send))
+		}
+		if msgs := Encode(1, send, 0); len(msgs) != (100000+39)/40 {
+			b.Fatalf("%d messages", len(msgs))
+		}
+	}
 }

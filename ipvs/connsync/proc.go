@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"strconv"
-	"strings"
 
 	"github.com/directord/directord/ipvs"
 )
@@ -67,20 +65,21 @@ func ParseProc(r io.Reader) ([]Conn, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 512), maxProcLine)
 	var conns []Conn
+	var f [12][]byte // reused: a table of a million lines must not allocate per line
 	line := 0
 	for sc.Scan() {
 		line++
-		f := strings.Fields(sc.Text())
+		n := fields(sc.Bytes(), &f)
 		if line == 1 {
-			if len(f) < 9 || f[0] != "Pro" {
+			if n < 9 || string(f[0]) != "Pro" {
 				return nil, fmt.Errorf("ip_vs_conn line 1: not the connection table's header: %q", sc.Text())
 			}
 			continue
 		}
-		if len(f) == 0 {
+		if n == 0 {
 			continue
 		}
-		c, ok, err := parseProcLine(f)
+		c, ok, err := parseProcLine(f[:n])
 		if err != nil {
 			return nil, fmt.Errorf("ip_vs_conn line %d: %w", line, err)
 		}
@@ -94,15 +93,36 @@ func ParseProc(r io.Reader) ([]Conn, error) {
 	return conns, nil
 }
 
-func parseProcLine(f []string) (Conn, bool, error) {
+// fields splits b at spaces into f and returns how many it found (at most
+// len(f); the rest of a longer line is ignored).
+func fields(b []byte, f *[12][]byte) int {
+	n := 0
+	for i := 0; i < len(b) && n < len(f); {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+			i++
+		}
+		j := i
+		for j < len(b) && b[j] != ' ' && b[j] != '\t' {
+			j++
+		}
+		if j > i {
+			f[n] = b[i:j]
+			n++
+		}
+		i = j
+	}
+	return n
+}
+
+func parseProcLine(f [][]byte) (Conn, bool, error) {
 	if len(f) < 9 {
 		return Conn{}, false, fmt.Errorf("%d fields, want at least 9", len(f))
 	}
 	var c Conn
-	switch f[0] {
+	switch string(f[0]) {
 	case "TCP":
 		c.Protocol = ipvs.TCP
-		st, ok := tcpStates[f[7]]
+		st, ok := tcpStates[string(f[7])]
 		if !ok {
 			return Conn{}, false, fmt.Errorf("unknown TCP state %q", f[7])
 		}
@@ -122,30 +142,67 @@ func parseProcLine(f []string) (Conn, bool, error) {
 	if c.Dest, err = procAddrPort(f[5], f[6]); err != nil {
 		return Conn{}, false, fmt.Errorf("destination: %w", err)
 	}
-	exp, err := strconv.ParseUint(f[8], 10, 32)
-	if err != nil {
-		return Conn{}, false, fmt.Errorf("expires %q: %w", f[8], err)
+	exp, ok := decimal(f[8])
+	if !ok {
+		return Conn{}, false, fmt.Errorf("expires %q is not a number", f[8])
 	}
-	c.Expires = uint32(exp)
+	c.Expires = exp
 	return c, true, nil
+}
+
+func decimal(b []byte) (uint32, bool) {
+	if len(b) == 0 || len(b) > 10 {
+		return 0, false
+	}
+	var v uint64
+	for _, ch := range b {
+		if ch < '0' || ch > '9' {
+			return 0, false
+		}
+		v = v*10 + uint64(ch-'0')
+	}
+	return uint32(v), v <= 1<<32-1
+}
+
+// hex parses exactly len(b) hex digits (at most 8).
+func hex(b []byte) (uint32, bool) {
+	if len(b) == 0 || len(b) > 8 {
+		return 0, false
+	}
+	var v uint32
+	for _, ch := range b {
+		var d byte
+		switch {
+		case ch >= '0' && ch <= '9':
+			d = ch - '0'
+		case ch >= 'a' && ch <= 'f':
+			d = ch - 'a' + 10
+		case ch >= 'A' && ch <= 'F':
+			d = ch - 'A' + 10
+		default:
+			return 0, false
+		}
+		v = v<<4 | uint32(d)
+	}
+	return v, true
 }
 
 // procAddrPort parses the kernel's "%08X" IPv4 or "%pI6" IPv6 address and
 // "%04X" port.
-func procAddrPort(a, p string) (netip.AddrPort, error) {
-	port, err := strconv.ParseUint(p, 16, 16)
-	if err != nil || len(p) != 4 {
+func procAddrPort(a, p []byte) (netip.AddrPort, error) {
+	port, ok := hex(p)
+	if !ok || len(p) != 4 {
 		return netip.AddrPort{}, fmt.Errorf("port %q is not 4 hex digits", p)
 	}
-	if len(a) == 8 && !strings.Contains(a, ":") {
-		v, err := strconv.ParseUint(a, 16, 32)
-		if err != nil {
+	if len(a) == 8 {
+		v, ok := hex(a)
+		if !ok {
 			return netip.AddrPort{}, fmt.Errorf("address %q is not 8 hex digits", a)
 		}
 		ip := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 		return netip.AddrPortFrom(ip, uint16(port)), nil
 	}
-	ip, err := netip.ParseAddr(a)
+	ip, err := netip.ParseAddr(string(a))
 	if err != nil || !ip.Is6() || ip.Zone() != "" {
 		return netip.AddrPort{}, fmt.Errorf("address %q is neither hex IPv4 nor IPv6", a)
 	}
@@ -158,7 +215,7 @@ func procAddrPort(a, p string) (netip.AddrPort, error) {
 // services that are in tbl with the connection's destination. The
 // forwarding method comes from that destination, as the backup's kernel
 // would bind it; a connection whose service or destination is gone is
-// left out rather than sent unbound.
+// left out rather than sent unbound. The result reuses conns' storage.
 func Handover(conns []Conn, tbl ipvs.Table) []Conn {
 	type key struct {
 		proto ipvs.Protocol
@@ -175,7 +232,7 @@ func Handover(conns []Conn, tbl ipvs.Table) []Conn {
 			fwd[key{s.Protocol, netip.AddrPortFrom(s.Addr.Unmap(), s.Port), netip.AddrPortFrom(d.Addr.Unmap(), d.Port)}] = d.Forward
 		}
 	}
-	var out []Conn
+	out := conns[:0]
 	for _, c := range conns {
 		switch {
 		case c.Protocol == ipvs.TCP:
