@@ -156,6 +156,11 @@ type node struct {
 	giveupAt      time.Time
 	giveupBits    int
 
+	// The peer's hb_takeover that arrived during a resource transition:
+	// the standby it asks for, sent once stable (until takeoverAskUntil).
+	takeoverAsk      string
+	takeoverAskUntil time.Time
+
 	restarted bool                 // our starting was repeated
 	pGone     bool                 // the peer sent shutdone
 	pGoneGen  uint64               // ... in this generation
@@ -787,6 +792,9 @@ func (n *node) onTick() {
 	}
 	if !n.giveupAt.IsZero() && now.After(n.giveupAt) {
 		n.giveup()
+	}
+	if n.takeoverAsk != "" {
+		n.retryTakeoverAsk(now)
 	}
 }
 

@@ -480,3 +480,30 @@ func TestPeerTakeoverMirrorsKind(t *testing.T) {
 		eqSeq(t, "hb_takeover "+c.asked, h.sent(), []string{"ask_resources rsc_hold=" + c.standby + " info=me"})
 	}
 }
+
+// TestPeerTakeoverDuringTransition: an hb_takeover from the peer that
+// arrives while a standby handshake is under way is not turned into a
+// standby request at once (both sides would ignore it and the takeover be
+// lost) but once the transition is over; our own takeover is refused then.
+func TestPeerTakeoverDuringTransition(t *testing.T) {
+	h := newHarness(t, 1, slowTiming())
+	h.settle()
+	h.fromPeer(0, proto.AskResources(proto.HoldLocal, "me")) // the peer goes standby
+	eqSeq(t, "agree", h.sent(), []string{"ask_resources rsc_hold=local info=other"})
+	h.fromPeer(0, wire.New(proto.TypeTakeover).Add(wire.FieldRscHold, proto.HoldAll))
+	eqSeq(t, "hb_takeover during the handshake", h.sent(), nil)
+	errc := make(chan error, 1)
+	h.n.request(request{kind: "takeover", arg: All, errc: errc})
+	if err := <-errc; err == nil || !strings.Contains(err.Error(), "transition") {
+		t.Errorf("our takeover during the handshake: %v, want refused", err)
+	}
+	h.fromPeer(0, proto.Resource(proto.HoldNone, false, "standby"))
+	h.fromPeer(0, proto.AskResources(proto.HoldLocal, "done"))
+	h.runJobs()
+	eqSeq(t, "handshake done", h.sent(), []string{"ask_resources rsc_hold=local info=done", "resource rsc_hold=all isstable=1"})
+	h.tickFor(h.n.tick())
+	eqSeq(t, "the deferred standby", h.sent(), []string{"ask_resources rsc_hold=all info=me"})
+	if h.log.has("Ignored standby message") {
+		t.Errorf("a standby message was ignored:\n%s", h.log.String())
+	}
+}

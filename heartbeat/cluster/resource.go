@@ -542,8 +542,40 @@ func (n *node) peerTakeover(m *wire.Message) {
 	default:
 		k = proto.HoldAll
 	}
+	if n.inTransition() {
+		// Heartbeat's rc.d/hb_takeover runs hb_standby in a forked script,
+		// by when its transition is usually over; a standby asked now would
+		// be ignored by both sides and the takeover lost. Ask once stable.
+		n.event(EventRequested, slog.LevelInfo, fmt.Sprintf("%s asks to take over [%s]: going standby [%s] once the resource transition under way completes", n.peer, h, k))
+		n.takeoverAsk = k
+		n.takeoverAskUntil = n.now().Add(max(10*time.Second, 4*n.peerDeadtime()))
+		return
+	}
 	n.event(EventRequested, slog.LevelInfo, fmt.Sprintf("%s asks to take over [%s]: going standby [%s]", n.peer, h, k))
 	n.send(askMe(k))
+}
+
+// inTransition says whether a resource transition is under way here or at
+// the peer: a standby asked now would be ignored.
+func (n *node) inTransition() bool {
+	return n.going != sbNot || !n.otherStable || n.rs != rStable
+}
+
+// retryTakeoverAsk sends the standby a deferred hb_takeover asked for once
+// no transition is under way; it gives up when the peer is gone or after
+// takeoverAskUntil.
+func (n *node) retryTakeoverAsk(now time.Time) {
+	switch {
+	case n.pDead || n.shuttingDown:
+		n.takeoverAsk = ""
+	case !n.inTransition():
+		n.log.Info(fmt.Sprintf("Going standby [%s] (%s's takeover).", n.takeoverAsk, n.peer))
+		n.send(askMe(n.takeoverAsk))
+		n.takeoverAsk = ""
+	case now.After(n.takeoverAskUntil):
+		n.log.Warn(fmt.Sprintf("%s's takeover [%s] dropped: the resource transition under way did not complete", n.peer, n.takeoverAsk))
+		n.takeoverAsk = ""
+	}
 }
 
 func (n *node) peerShutdone() {
@@ -714,7 +746,7 @@ func (n *node) request(r request) {
 			r.errc <- errors.New("cluster: standby needs auto_failback on or off (Heartbeat: nice_failback)")
 			return
 		}
-		if n.going != sbNot || !n.otherStable || n.rs != rStable {
+		if n.inTransition() {
 			r.errc <- errors.New("cluster: standby refused: a resource transition is under way, retry")
 			return
 		}
@@ -728,6 +760,11 @@ func (n *node) request(r request) {
 	case "takeover":
 		if n.pDead || !n.pHeard {
 			r.errc <- fmt.Errorf("cluster: takeover refused: %s is not up", n.peer)
+			return
+		}
+		if n.inTransition() {
+			// The peer would ignore the standby it answers with.
+			r.errc <- errors.New("cluster: takeover refused: a resource transition is under way, retry")
 			return
 		}
 		n.send(wire.New(proto.TypeTakeover).Add(wire.FieldRscHold, string(r.arg)))

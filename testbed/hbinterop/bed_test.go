@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -428,6 +429,28 @@ func (d *directord) cli(args ...string) (string, error) {
 	return out.String(), err
 }
 
+// waitStable waits until directord's status says stable: no transition
+// under way here, and the peer's last word was isstable=1.
+func (d *directord) waitStable() {
+	d.t.Helper()
+	start := time.Now()
+	for {
+		out, err := d.cli("status", "-o", "json", "--socket", d.sock)
+		var st struct {
+			Daemon struct {
+				HA struct{ Stable bool }
+			}
+		}
+		if err == nil && json.Unmarshal([]byte(out), &st) == nil && st.Daemon.HA.Stable {
+			return
+		}
+		if time.Since(start) > wait {
+			d.t.Fatalf("directord not stable within %v: %v\n%s", wait, err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // request runs a standby or takeover, retrying while the daemon refuses it
 // (a transition under way).
 func (d *directord) request(args ...string) {
@@ -474,9 +497,12 @@ func (b *bed) kill9(dead, other *netns.Host, kill func()) time.Duration {
 	return time.Since(start)
 }
 
-// hbCommand runs a command inside heartbeat's namespaces.
+// hbCommand runs a command inside heartbeat's namespaces, once directord
+// says that no transition is under way on either side: Heartbeat ignores a
+// standby asked for during one (its rule; an operator retries).
 func (b *bed) hbCommand(args ...string) {
 	b.t.Helper()
+	b.dd.waitStable()
 	if out, err := b.hb.Inside(args...); err != nil {
 		b.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}

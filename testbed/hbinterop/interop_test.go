@@ -127,11 +127,13 @@ func TestStandbyTakeover(t *testing.T) {
 	b.expect("directord takeover: directord holds everything", owners{nodeB, nodeB})
 	t.Logf("directord takeover -> directord holds both VIPs after %v", time.Since(start).Round(time.Millisecond))
 
+	b.dd.waitStable() // Heartbeat ignores a standby asked during a transition
 	start = time.Now()
 	b.hbCommand(heartbeatd.HBTakeover, "all")
 	b.expect("hb_takeover: heartbeat holds everything", owners{nodeA, nodeA})
 	t.Logf("hb_takeover all -> heartbeat holds both VIPs after %v", time.Since(start).Round(time.Millisecond))
 
+	b.dd.waitStable()
 	start = time.Now()
 	b.hbCommand(heartbeatd.HBStandby)
 	b.expect("hb_standby: directord holds everything", owners{nodeB, nodeB})
@@ -151,7 +153,6 @@ func TestGracefulStop(t *testing.T) {
 
 	// SIGTERM of directord: heartbeat takes vipB on our shutdone.
 	stopped := make(chan error, 1)
-	start := time.Now()
 	go func() { stopped <- b.dd.signal(syscall.SIGTERM) }()
 	took := b.waitVIP("heartbeat takes vipB on directord's SIGTERM", b.a, vipB)
 	deadFirst := strings.Contains(b.hbLog(), "node nodeb: is dead")
@@ -172,7 +173,6 @@ func TestGracefulStop(t *testing.T) {
 
 	// heartbeat -k: directord takes vipA on heartbeat's shutdone.
 	hbStopped := make(chan error, 1)
-	start = time.Now()
 	go func() { hbStopped <- b.hb.Stop(wait) }()
 	took = b.waitVIP("directord takes vipA on heartbeat -k", b.b, vipA)
 	deadFirst = strings.Contains(b.dd.log(), "node nodea: is dead")
@@ -187,7 +187,6 @@ func TestGracefulStop(t *testing.T) {
 		t.Error("directord did not get heartbeat's shutdown notice")
 	}
 	b.expect("directord holds everything", owners{nodeB, nodeB})
-	_ = start
 }
 
 // TestWrongKey: a peer with another key is rejected and logged by both,
