@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -625,12 +626,37 @@ func (rs *realServer) stop() {
 
 // get fetches url and returns the first line of the body.
 func get(ctx context.Context, hc *http.Client, url string) (string, error) {
+	// A request that fails says how far it got: a timeout after the
+	// handshake (the request lost on its way to the real server) is not a
+	// SYN that never got through.
+	start := time.Now()
+	var mu sync.Mutex
+	var stages []string
+	stage := func(what string) {
+		mu.Lock()
+		stages = append(stages, fmt.Sprintf("%s +%dms", what, time.Since(start).Milliseconds()))
+		mu.Unlock()
+	}
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		ConnectDone: func(_, _ string, err error) {
+			if err == nil {
+				stage("connected")
+			}
+		},
+		GotConn:      func(ci httptrace.GotConnInfo) { stage("from " + ci.Conn.LocalAddr().String()) },
+		WroteRequest: func(httptrace.WroteRequestInfo) { stage("request written") },
+	})
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return "", err
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(stages) > 0 {
+			return "", fmt.Errorf("%w (%s)", err, strings.Join(stages, ", "))
+		}
 		return "", err
 	}
 	defer resp.Body.Close()

@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -319,6 +321,7 @@ func Run(ctx context.Context, scenario string, o Options) (sum Summary, err erro
 	sum.TrafficMS = ms(end.Sub(r.t0))
 	r.finish()
 	r.checkOwnership(end)
+	r.lostConnEntries(ctx)
 	tr = nil
 	for _, d := range b.nodes {
 		if d.hasVIP() {
@@ -403,6 +406,41 @@ func (r *run) watchVIP() func() {
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// clientPort finds the client's address of a failed request in its error.
+var clientPort = regexp.MustCompile(regexp.QuoteMeta(clientIP.String()) + `:\d+`)
+
+// lostConnEntries shows, for each lost TCP request whose connection the
+// client knows, what each director's IPVS holds for it: whether the
+// director the client's segments went to knew the connection.
+func (r *run) lostConnEntries(ctx context.Context) {
+	var conns []string
+	for _, st := range []Stream{r.sum.HTTP, r.sum.DNSTCP} {
+		for _, l := range st.LostRequests {
+			if c := clientPort.FindString(l.Error); c != "" {
+				conns = append(conns, c)
+			}
+		}
+	}
+	for _, d := range r.b.nodes {
+		out, err := d.host.CombinedOutput(exec.CommandContext(ctx, "ipvsadm", "-Lnc"))
+		if err != nil {
+			continue
+		}
+		for _, c := range conns {
+			found := false
+			for _, l := range strings.Split(string(out), "\n") {
+				if strings.Contains(l, c+" ") {
+					r.event("lost request's connection %s on %s: %s", c, d.name, strings.Join(strings.Fields(l), " "))
+					found = true
+				}
+			}
+			if !found {
+				r.event("lost request's connection %s: no IPVS entry on %s", c, d.name)
+			}
+		}
+	}
 }
 
 // watchStalls records in the summary the longest a 10 ms sleep overran.
