@@ -57,8 +57,9 @@ const deadTime = time.Second
 const wait = 30 * time.Second
 
 type options struct {
-	failback     string // auto_failback: on or off
-	hbKey, ddKey string // each side's sha1 secret
+	tm           heartbeatd.Timing // both sides' timing; zero: fast
+	failback     string            // auto_failback: on or off
+	hbKey, ddKey string            // each side's sha1 secret
 	// hbInitDead, ddInitDead override each side's initdead.
 	hbInitDead, ddInitDead string
 }
@@ -115,8 +116,11 @@ func newBed(t *testing.T, o options) *bed {
 		serveName(t, n.h, n.name)
 	}
 
+	if o.tm == (heartbeatd.Timing{}) {
+		o.tm = fast
+	}
 	cf := func(peer netip.Prefix, initDead string) heartbeatd.HACF {
-		tm := fast
+		tm := o.tm
 		if initDead != "" {
 			tm.InitDead = initDead
 		}
@@ -502,9 +506,33 @@ func (b *bed) kill9(dead, other *netns.Host, kill func()) time.Duration {
 // standby asked for during one (its rule; an operator retries).
 func (b *bed) hbCommand(args ...string) {
 	b.t.Helper()
-	b.dd.waitStable()
+	b.quiet()
 	if out, err := b.hb.Inside(args...); err != nil {
 		b.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// quiet waits until no transition is under way: directord says stable
+// (which includes Heartbeat's last isstable=1) and Heartbeat runs none of
+// its resource scripts (it says isstable=1 before the ones it starts for
+// its own group at start-up have finished). On a loaded machine those
+// scripts take seconds, and Heartbeat handles a peer's shutdown or standby
+// arriving meanwhile late or not at all.
+func (b *bed) quiet() {
+	b.t.Helper()
+	b.dd.waitStable()
+	start := time.Now()
+	for {
+		// pgrep exits 1 when nothing matches.
+		out, err := b.hb.Inside("pgrep", "-f", "ResourceManager|mach_down|/rc.d/|harc")
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 1 {
+			return
+		}
+		if time.Since(start) > wait {
+			b.t.Fatalf("heartbeat's resource scripts still run after %v: %v\n%s", wait, err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -127,13 +127,13 @@ func TestStandbyTakeover(t *testing.T) {
 	b.expect("directord takeover: directord holds everything", owners{nodeB, nodeB})
 	t.Logf("directord takeover -> directord holds both VIPs after %v", time.Since(start).Round(time.Millisecond))
 
-	b.dd.waitStable() // Heartbeat ignores a standby asked during a transition
+	b.quiet() // Heartbeat ignores a standby asked during a transition
 	start = time.Now()
 	b.hbCommand(heartbeatd.HBTakeover, "all")
 	b.expect("hb_takeover: heartbeat holds everything", owners{nodeA, nodeA})
 	t.Logf("hb_takeover all -> heartbeat holds both VIPs after %v", time.Since(start).Round(time.Millisecond))
 
-	b.dd.waitStable()
+	b.quiet()
 	start = time.Now()
 	b.hbCommand(heartbeatd.HBStandby)
 	b.expect("hb_standby: directord holds everything", owners{nodeB, nodeB})
@@ -146,12 +146,17 @@ func TestStandbyTakeover(t *testing.T) {
 }
 
 // TestGracefulStop: SIGTERM of directord and heartbeat -k hand the VIP
-// over at once (the shutdown notice), not after deadtime.
+// over at once (the shutdown notice), not after deadtime. The deadtime is
+// 3 s here: Heartbeat's own takeover forks a chain of shell scripts that
+// takes a good part of a second on a loaded machine, and a node that said
+// goodbye is declared dead after deadtime all the same.
 func TestGracefulStop(t *testing.T) {
-	b := newBed(t, options{failback: "on"})
+	const deadTime = 3 * time.Second
+	b := newBed(t, options{failback: "on", tm: heartbeatd.Timing{Keepalive: "200ms", WarnTime: "1", DeadTime: "3", InitDead: "6"}})
 	coldStart(t, b)
 
 	// SIGTERM of directord: heartbeat takes vipB on our shutdone.
+	b.quiet()
 	stopped := make(chan error, 1)
 	go func() { stopped <- b.dd.signal(syscall.SIGTERM) }()
 	took := b.waitVIP("heartbeat takes vipB on directord's SIGTERM", b.a, vipB)
@@ -172,6 +177,7 @@ func TestGracefulStop(t *testing.T) {
 	b.expect("failback to directord", owners{nodeA, nodeB})
 
 	// heartbeat -k: directord takes vipA on heartbeat's shutdone.
+	b.quiet()
 	hbStopped := make(chan error, 1)
 	go func() { hbStopped <- b.hb.Stop(wait) }()
 	took = b.waitVIP("directord takes vipA on heartbeat -k", b.b, vipA)
