@@ -78,6 +78,9 @@ type bed struct {
 
 func newBed(t *testing.T, o options) *bed {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("processes in namespaces: not in -short")
+	}
 	if m := heartbeatd.Missing(); m != "" {
 		t.Skipf("needs %s", m)
 	}
