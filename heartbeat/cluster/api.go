@@ -282,3 +282,15 @@ type Event struct {
 	Group string // for acquire/release
 	Text  string
 }
+
+type handoverKey struct{}
+
+// HandedOver reports whether ctx is that of a Resources.Acquire for groups
+// a live peer hands over (its standby, a make-before-break handover, its
+// graceful shutdown), as opposed to a start-up or the takeover from a dead
+// node: the peer's connections are then still arriving, and it hands them
+// over as it lets go.
+func HandedOver(ctx context.Context) bool {
+	v, _ := ctx.Value(handoverKey{}).(bool)
+	return v
+}

@@ -81,6 +81,9 @@ func killAndRestart(t *testing.T, fb hacf.AutoFailback) {
 	if !b.log.has("node nodea: is dead") || !b.log.has("Link nodea:eth0 dead.") {
 		t.Error("death not logged")
 	}
+	if h := b.res.handedOver(); h != "" {
+		t.Errorf("a dead node's groups acquired as handed over: %s", h)
+	}
 	// nodea comes back with the same state directory: a new generation.
 	a2 := startMem(t, mn, memConfig("nodea", "nodeb", 1, fb, a.dir), newRecorder("a2"), nil)
 	waitFor(t, long, "both stable after restart", func() bool {
@@ -164,6 +167,9 @@ func TestGracefulStopHandsOverAtOnce(t *testing.T) {
 	}
 	if !b.log.has("Received shutdown notice from 'nodea'.") {
 		t.Error("no shutdown notice logged")
+	}
+	if h := b.res.handedOver(); h != gA {
+		t.Errorf("groups acquired as handed over by a shutdown: %q, want %s", h, gA)
 	}
 	select {
 	case err := <-a.errc:
@@ -586,6 +592,9 @@ func TestStandbyMakesBeforeBreaking(t *testing.T) {
 	})
 	if g := gap.Load(); g != nil {
 		t.Errorf("nodea released %s before nodeb held it: a=%s b=%s", g, a.res.callLog(), b.res.callLog())
+	}
+	if h := b.res.handedOver(); h != gA || a.res.handedOver() != "" {
+		t.Errorf("acquired as handed over: a %q, b %q, want b %s", a.res.handedOver(), h, gA)
 	}
 	// Handing a's group back (hb_standby failback, as auto_failback does).
 	retry(t, func() error { return b.e.Standby(ctx, Failback) }) // refused while a transition settles

@@ -30,6 +30,14 @@ type recorder struct {
 	onRelease func(g string)
 	// slow, when set, adds its nanoseconds to each Acquire.
 	slow atomic.Int64
+	// handed lists the groups acquired with HandedOver(ctx).
+	handed []string
+}
+
+func (r *recorder) handedOver() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.handed, ",")
 }
 
 func newRecorder(name string) *recorder {
@@ -41,6 +49,9 @@ func (r *recorder) Acquire(ctx context.Context, g string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, "acquire "+g)
+	if HandedOver(ctx) {
+		r.handed = append(r.handed, g)
+	}
 	if r.fail[g] {
 		return errors.New("injected failure")
 	}

@@ -33,7 +33,7 @@ func (n *node) group(name string) (Group, bool) {
 
 // oneGroupJob acquires or releases the named group.
 func (n *node) oneGroupJob(name string, acquire bool, reason string, then func()) job {
-	return n.groupsJob("group "+name, acquire, func() []Group {
+	return n.groupsJob("group "+name, acquire, false, func() []Group {
 		if g, ok := n.group(name); ok {
 			return []Group{g}
 		}

@@ -271,7 +271,7 @@ func (n *node) resumeFrom(r *Resume) {
 		}
 	}
 	n.log.Info("heartbeat engine resuming a detached node: same generation, sequence continued", "generation", n.gen, "next_seq", r.NextSeq, "held", r.Held, "peer", r.PeerStatus)
-	n.queue = append(n.queue, n.groupsJob("resume", true, func() []Group { return groups }, "resumed after a restart", func() {
+	n.queue = append(n.queue, n.groupsJob("resume", true, false, func() []Group { return groups }, "resumed after a restart", func() {
 		missing := false
 		for _, g := range groups {
 			if _, ok := n.held[g.Name]; !ok {

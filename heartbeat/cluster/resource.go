@@ -31,11 +31,17 @@ func (n *node) groupsOf(bits int) []Group {
 // acquireJob queues the acquisition of the groups in bits not yet held,
 // then runs then.
 func (n *node) acquireJob(name string, bits int, reason string, then func()) {
-	n.queue = append(n.queue, n.groupJob(name, true, bits, reason, then))
+	n.queue = append(n.queue, n.groupJob(name, true, false, bits, reason, then))
+}
+
+// handoverJob is acquireJob for groups a live peer hands over (its standby,
+// make before break, its shutdown): Acquire's context says so (HandedOver).
+func (n *node) handoverJob(name string, bits int, reason string, then func()) {
+	n.queue = append(n.queue, n.groupJob(name, true, true, bits, reason, then))
 }
 
 func (n *node) releaseJob(name string, bits int, reason string, then func()) {
-	n.queue = append(n.queue, n.groupJob(name, false, bits, reason, then))
+	n.queue = append(n.queue, n.groupJob(name, false, false, bits, reason, then))
 }
 
 type groupOutcome struct {
@@ -46,13 +52,13 @@ type groupOutcome struct {
 
 // groupJob acquires or releases the groups in bits. Which ones is
 // decided by the loop when the job starts, after earlier jobs are done.
-func (n *node) groupJob(name string, acquire bool, bits int, reason string, then func()) job {
-	return n.groupsJob(name, acquire, func() []Group { return n.groupsOf(bits) }, reason, then)
+func (n *node) groupJob(name string, acquire, handover bool, bits int, reason string, then func()) job {
+	return n.groupsJob(name, acquire, handover, func() []Group { return n.groupsOf(bits) }, reason, then)
 }
 
 // groupsJob acquires or releases the groups pick returns when the job
 // starts.
-func (n *node) groupsJob(name string, acquire bool, pick func() []Group, reason string, then func()) job {
+func (n *node) groupsJob(name string, acquire, handover bool, pick func() []Group, reason string, then func()) job {
 	res, clk := n.e.res, n.e.clk
 	return job{
 		name: name,
@@ -71,6 +77,9 @@ func (n *node) groupsJob(name string, acquire bool, pick func() []Group, reason 
 				}
 			}
 			return func(ctx context.Context) any {
+				if handover {
+					ctx = context.WithValue(ctx, handoverKey{}, true)
+				}
 				out := make([]groupOutcome, 0, len(todo))
 				for _, g := range todo {
 					var err error
@@ -486,7 +495,7 @@ func (n *node) makeBeforeBreak() {
 	kind := rscName(n.standbyBits)
 	n.log.Info(fmt.Sprintf("acquire %s HA resources before %s releases them (make before break).", rscName(act), n.peer))
 	start := n.now()
-	n.acquireJob("make_before_break", act, "standby of "+n.peer, func() {
+	n.handoverJob("make_before_break", act, "standby of "+n.peer, func() {
 		if took := n.now().Sub(start); took > mbbMaxAcquire {
 			// The peer may have given up waiting for "other" (after 10 s)
 			// and kept its groups: undo, and hand over break before make.
@@ -523,7 +532,7 @@ func (n *node) goStandby(me bool, set int) {
 		return
 	}
 	n.log.Info(fmt.Sprintf("acquire %s HA resources (standby).", rscName(act)))
-	n.acquireJob("go_standby", act, "standby of "+n.peer, func() {
+	n.handoverJob("go_standby", act, "standby of "+n.peer, func() {
 		n.log.Info(fmt.Sprintf("%s HA resource acquisition completed (standby).", rscName(act)))
 		done()
 	})
@@ -587,7 +596,7 @@ func (n *node) peerShutdone() {
 	}
 	n.going = sbNot
 	n.standbyUntil = time.Time{}
-	n.takeoverFromNode(fmt.Sprintf("%s shut down", n.peer))
+	n.takeover(fmt.Sprintf("%s shut down", n.peer), true)
 	// It has said goodbye: expect silence, not death.
 	n.pDead = true
 	n.pGone, n.pGoneGen = true, n.track.Generation()
@@ -714,7 +723,11 @@ func (n *node) reassert(bits int, why string) {
 
 // takeoverFromNode takes every group: the peer's through mach_down, ours
 // through req_our_resources.
-func (n *node) takeoverFromNode(reason string) {
+func (n *node) takeoverFromNode(reason string) { n.takeover(reason, false) }
+
+// takeover is takeoverFromNode; handover says the peer handed its groups
+// over (a graceful shutdown) rather than died.
+func (n *node) takeover(reason string, handover bool) {
 	if n.shuttingDown {
 		n.log.Info("Resource takeover cancelled - shutdown in progress.")
 		return
@@ -724,7 +737,11 @@ func (n *node) takeoverFromNode(reason string) {
 	n.otherHolds = rscNone
 	n.otherStable = true
 	n.takeoverInProgress = true
-	n.acquireJob("mach_down", rscForeign, reason, func() {
+	job := n.acquireJob
+	if handover {
+		job = n.handoverJob
+	}
+	job("mach_down", rscForeign, reason, func() {
 		n.log.Info(fmt.Sprintf("mach_down takeover complete for node %s.", n.peer))
 		if n.cfg.AutoFailback != hacf.FailbackLegacy {
 			n.send(proto.MachDown())

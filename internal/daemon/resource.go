@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/directord/directord/config"
+	"github.com/directord/directord/heartbeat/cluster"
 	"github.com/directord/directord/vip"
 	"github.com/directord/directord/vip/rstguard"
 )
@@ -185,12 +186,14 @@ func (r *vipResource) stopRefresh() {
 }
 
 // holdResets installs the reset guard before the VIP becomes local, for a
-// VIP this node does not hold yet: a connection of the peer's that arrives
+// VIP a live peer hands over: a connection of the peer's that arrives
 // before its sync entry is then retransmitted by the client instead of reset
 // by our stack. It ends after rstGuard, or when the VIP goes. Without tc
 // (a kernel lacking act_gact) the takeover goes on unguarded.
 func (r *vipResource) holdResets(ctx context.Context) {
-	if r.rstGuard <= 0 {
+	// Only a live peer hands connections over; after a death, a connection
+	// this node does not know is lost, and a reset tells the client at once.
+	if r.rstGuard <= 0 || !cluster.HandedOver(ctx) {
 		return
 	}
 	if has, err := r.m.Has(ctx, r.v.Addr); err != nil || has {
