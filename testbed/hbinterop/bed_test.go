@@ -147,7 +147,10 @@ func newBed(t *testing.T, o options) *bed {
 		must(t, os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600))
 	}
 	must(t, os.Mkdir(filepath.Join(dir, "state"), 0o700))
-	b.dd = &directord{t: t, host: b.b, bin: bin, dir: dir, sock: filepath.Join(dir, "directord.sock")}
+	logf, err := os.OpenFile(filepath.Join(dir, "directord.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	must(t, err)
+	t.Cleanup(func() { logf.Close() })
+	b.dd = &directord{t: t, host: b.b, bin: bin, dir: dir, sock: filepath.Join(dir, "directord.sock"), logf: logf}
 	t.Cleanup(b.dd.kill9)
 
 	t.Cleanup(func() {
@@ -345,13 +348,14 @@ func waitLog(t *testing.T, what string, log func() string, from int, s string) {
 }
 
 // directord is the `directord run` process of nodeb. Its standard error
-// (the log) goes to a file in dir, across restarts.
+// (the log) goes to logf, a file in dir, across restarts.
 type directord struct {
 	t    *testing.T
 	host *netns.Host
 	bin  string
 	dir  string
 	sock string
+	logf *os.File // O_APPEND: the test's own lines and the daemon's interleave whole
 
 	mu   sync.Mutex
 	proc *process
@@ -363,21 +367,14 @@ type process struct {
 	err  error         // Wait's
 }
 
-func (d *directord) logPath() string { return filepath.Join(d.dir, "directord.log") }
-
 // note writes a line of the test's own into the log.
 func (d *directord) note(s string) {
-	f, err := os.OpenFile(d.logPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return
-	}
-	fmt.Fprintf(f, "=== %s: %s\n", time.Now().Format("15:04:05.000"), s)
-	f.Close()
+	fmt.Fprintf(d.logf, "=== %s: %s\n", time.Now().Format("15:04:05.000"), s)
 }
 
 // log returns everything the daemon logged so far.
 func (d *directord) log() string {
-	b, _ := os.ReadFile(d.logPath())
+	b, _ := os.ReadFile(d.logf.Name())
 	return string(b)
 }
 
@@ -389,12 +386,9 @@ func (d *directord) start() {
 		d.t.Fatal("directord already runs")
 	}
 	d.note("starting directord")
-	f, err := os.OpenFile(d.logPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	must(d.t, err)
-	defer f.Close() // the child has its own copy
 	cmd := exec.Command(d.bin, "run", "--ha-dir", d.dir, "--node", nodeB,
 		"--state-dir", filepath.Join(d.dir, "state"), "--socket", d.sock)
-	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Stdout, cmd.Stderr = d.logf, d.logf
 	if err := d.host.Start(cmd); err != nil {
 		d.t.Fatal(err)
 	}

@@ -200,30 +200,29 @@ func TestGracefulStop(t *testing.T) {
 // key waits out a long initdead, so that it holds nothing of its own: had
 // its packets been accepted, auto_failback on would give it its group.
 func TestWrongKey(t *testing.T) {
-	t.Run("directord has the wrong key", func(t *testing.T) {
-		b := newBed(t, options{failback: "on", ddKey: "not-the-key", ddInitDead: "60"})
-		b.startHeartbeat()
-		b.dd.start()
-		waitLog(t, "directord rejects heartbeat", b.dd.log, 0, "heartbeat packet rejected: authentication failed")
-		waitLog(t, "heartbeat rejects directord", b.hbLog, 0, "authtoken does not match")
-		b.expect("heartbeat alone holds everything", owners{nodeA, nodeA})
-		b.stays("a wrong-key directord", owners{nodeA, nodeA}, 3*deadTime)
-		if strings.Contains(b.hbLog(), "Link nodeb:hb0 up") || strings.Contains(b.dd.log(), "Link nodea:hb0 up") {
-			t.Error("a link came up with a wrong key")
-		}
-	})
-	t.Run("heartbeat has the wrong key", func(t *testing.T) {
-		b := newBed(t, options{failback: "on", hbKey: "not-the-key", hbInitDead: "60"})
-		b.startHeartbeat()
-		b.dd.start()
-		waitLog(t, "directord rejects heartbeat", b.dd.log, 0, "heartbeat packet rejected: authentication failed")
-		waitLog(t, "heartbeat rejects directord", b.hbLog, 0, "authtoken does not match")
-		b.expect("directord alone holds everything", owners{nodeB, nodeB})
-		b.stays("a wrong-key heartbeat", owners{nodeB, nodeB}, 3*deadTime)
-		if strings.Contains(b.hbLog(), "Link nodeb:hb0 up") || strings.Contains(b.dd.log(), "Link nodea:hb0 up") {
-			t.Error("a link came up with a wrong key")
-		}
-	})
+	for _, c := range []struct {
+		name   string
+		o      options
+		holder string
+	}{
+		{"directord has the wrong key", options{ddKey: "not-the-key", ddInitDead: "60"}, nodeA},
+		{"heartbeat has the wrong key", options{hbKey: "not-the-key", hbInitDead: "60"}, nodeB},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			c.o.failback = "on"
+			b := newBed(t, c.o)
+			b.startHeartbeat()
+			b.dd.start()
+			waitLog(t, "directord rejects heartbeat", b.dd.log, 0, "heartbeat packet rejected: authentication failed")
+			waitLog(t, "heartbeat rejects directord", b.hbLog, 0, "authtoken does not match")
+			all := owners{c.holder, c.holder}
+			b.expect("the node with the right key alone holds everything", all)
+			b.stays("a wrong-key peer", all, 3*deadTime)
+			if strings.Contains(b.hbLog(), "Link nodeb:hb0 up") || strings.Contains(b.dd.log(), "Link nodea:hb0 up") {
+				t.Error("a link came up with a wrong key")
+			}
+		})
+	}
 }
 
 // TestLostHeartbeats drops the heartbeat packets one way for a little less

@@ -11,7 +11,6 @@
 package heartbeatd
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -103,7 +102,6 @@ type Node struct {
 	netns    string
 	hostname string
 	dir      string
-	out      lockedBuffer // the daemon's stdout and stderr, across restarts
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -180,8 +178,13 @@ func (n *Node) Start() error {
 	script := fmt.Sprintf(`hostname %[3]s && mount --bind %[1]s/etc /etc/ha.d && mount --bind %[1]s/lib /var/lib/heartbeat &&
 mount --bind %[1]s/run /run && mount --bind %[1]s/log /var/log && exec %[2]s -f`, n.dir, Binary, n.hostname)
 	cmd := exec.Command("ip", "netns", "exec", n.netns, "unshare", "--pid", "--fork", "--kill-child", "--mount-proc", "--uts", "--mount", "sh", "-c", script)
-	fmt.Fprintf(&n.out, "=== %s: starting heartbeat\n", time.Now().Format("15:04:05.000"))
-	cmd.Stdout, cmd.Stderr = &n.out, &n.out
+	n.note("starting heartbeat")
+	out, err := os.OpenFile(n.outPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("heartbeatd: %w", err)
+	}
+	defer out.Close() // the child has its own copy
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("heartbeatd: %w", err)
 	}
@@ -240,7 +243,7 @@ func (n *Node) Kill9() {
 	if cmd == nil {
 		return
 	}
-	fmt.Fprintf(&n.out, "=== %s: kill -9\n", time.Now().Format("15:04:05.000"))
+	n.note("kill -9")
 	if pid > 0 {
 		exec.Command("kill", "-9", strconv.Itoa(pid)).Run()
 	}
@@ -290,28 +293,26 @@ func (n *Node) Stop(timeout time.Duration) error {
 // stdout and stderr.
 func (n *Node) Log() string {
 	b, _ := os.ReadFile(n.LogPath(filepath.Base(LogFile)))
-	return string(b) + n.out.String()
+	o, _ := os.ReadFile(n.outPath())
+	return string(b) + string(o)
+}
+
+// outPath is where the daemon's stdout and stderr go, across restarts
+// (outside its /var/log, which it could rotate).
+func (n *Node) outPath() string { return filepath.Join(n.dir, "stdout") }
+
+// note writes a line of the caller's own into the stdout file.
+func (n *Node) note(s string) {
+	f, err := os.OpenFile(n.outPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	fmt.Fprintf(f, "=== %s: %s\n", time.Now().Format("15:04:05.000"), s)
+	f.Close()
 }
 
 // NodeStatus is `cl_status nodestatus NODE` run inside: "active", "dead"…
 func (n *Node) NodeStatus(node string) string {
 	out, _ := n.Inside("cl_status", "nodestatus", node)
 	return strings.TrimSpace(out)
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
