@@ -189,16 +189,21 @@ func TestKill9(t *testing.T) {
 		"auto_failback returns the VIP to node1 alone")
 }
 
-// TestStandby: `directord standby` hands the VIP over; the connections stay.
-// (The target of no request lost is measured in docs/benchmarks.md, not
-// asserted here.)
+// TestStandby: `directord standby` hands the VIP over with no request lost
+// and no connection broken: make before break (the VIP is never absent),
+// the connection handover and the reset guard are design properties, not
+// timings. (The gap is measured in docs/benchmarks.md, not asserted.)
 func TestStandby(t *testing.T) {
 	sum := runScenario(t, "standby")
 	check(t, sum, "the standby takes the VIP over")
 	check(t, sum, "node1 released the VIP")
 	check(t, sum, "long-lived connections survive")
-	if sum.RequestsLost > sum.RequestsSent/10 {
-		t.Errorf("%d of %d requests lost in a graceful handover", sum.RequestsLost, sum.RequestsSent)
+	check(t, sum, "no request lost in a graceful handover")
+	if sum.VIPAbsentMS != 0 {
+		t.Errorf("the VIP was held by nobody for %v ms in a make-before-break handover", sum.VIPAbsentMS)
+	}
+	if !sum.OK {
+		t.Errorf("expectations: %+v", sum.Checks)
 	}
 }
 
