@@ -221,6 +221,9 @@ type PeerState struct {
 	Holding    string // the peer's last rsc_hold
 	Late       uint64 // "Late heartbeat" warnings so far
 	Links      []LinkState
+	// Directord says the peer's status messages say it is a directord
+	// node (not Heartbeat): it speaks directord's extensions.
+	Directord bool
 }
 
 // LinkState is one medium as seen for the peer.

@@ -61,6 +61,9 @@ func TestColdStartGivesEachOwnerItsGroup(t *testing.T) {
 	if st.Peer.DeadTime != fastTiming().DeadTime {
 		t.Errorf("peer deadtime %v, want the advertised %v", st.Peer.DeadTime, fastTiming().DeadTime)
 	}
+	if !st.Peer.Directord {
+		t.Error("a directord peer is not known as one (its status messages say so)")
+	}
 }
 
 func TestSingleNodeTakesAllAfterInitdead(t *testing.T) {

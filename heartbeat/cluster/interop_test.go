@@ -58,6 +58,9 @@ func TestHeartbeatInteropFailoverAndFailback(t *testing.T) {
 	if st := rn.NodeStatus("nodeb"); st != "active" {
 		t.Errorf("cl_status nodestatus nodeb = %q", st)
 	}
+	if ours.e.State().Peer.Directord {
+		t.Error("Heartbeat 3.0.6 taken for a directord peer")
+	}
 
 	// kill -9 the real node: we take its group after deadtime.
 	rn.powerOff()

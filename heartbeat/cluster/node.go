@@ -118,6 +118,7 @@ type node struct {
 	pDT        time.Duration
 	pGen       uint64
 	pLate      uint64
+	pDirectord bool // its status messages carry fieldDirectord
 	pLinks     []peerLink
 	track      *seqtrack.Tracker
 	nextRexmit time.Time
@@ -435,7 +436,7 @@ func (n *node) sendRaw(pkt []byte) {
 }
 
 func (n *node) sendStatus() {
-	n.send(proto.Status(n.status, uint64(n.t.DeadTime.Milliseconds())))
+	n.send(proto.Status(n.status, uint64(n.t.DeadTime.Milliseconds())).Add(fieldDirectord, "1"))
 	n.nextKA = n.now().Add(n.t.Keepalive)
 }
 
@@ -674,9 +675,15 @@ func (n *node) dispatch(m *wire.Message, fromMe bool) {
 	}
 }
 
+// fieldDirectord, in every status message, says the sender is a directord
+// node, which speaks directord's extensions (make before break on a
+// graceful stop). Heartbeat 3.0.6 ignores fields it does not know.
+const fieldDirectord = "dd_ver"
+
 func (n *node) peerStatus(m *wire.Message) {
 	now := n.now()
 	st, _ := m.Get(wire.FieldStatus)
+	_, n.pDirectord = m.Get(fieldDirectord)
 	if dt, err := m.Uint(wire.FieldDeadtime); err == nil && dt > 0 {
 		n.pDT = time.Duration(dt) * time.Millisecond
 	}
@@ -853,7 +860,7 @@ func (n *node) publish() {
 		s.Groups = append(s.Groups, GroupState{Group: g, Held: ok, Since: at})
 	}
 	s.Peer = PeerState{Name: n.peer, Status: n.pStatus, UUID: n.pUUID, Generation: n.track.Generation(),
-		DeadTime: n.pDT, LastHeard: n.pLast, Holding: rscName(n.otherHolds), Late: n.pLate}
+		DeadTime: n.pDT, LastHeard: n.pLast, Holding: rscName(n.otherHolds), Late: n.pLate, Directord: n.pDirectord}
 	for i, l := range n.links {
 		s.Peer.Links = append(s.Peer.Links, LinkState{Medium: l.String(), Interface: l.Interface(), Up: n.pLinks[i].up, LastHeard: n.pLinks[i].lastHeard})
 	}

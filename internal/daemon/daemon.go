@@ -654,6 +654,7 @@ func (d *Daemon) shutdown(eng *cluster.Engine, engDone chan error, stopBG contex
 	defer cancel()
 	var errs []error
 	if engDone != nil {
+		d.standbyBeforeStop(ctx, eng)
 		if err := eng.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("heartbeat: %w", err))
 		}
@@ -671,6 +672,59 @@ func (d *Daemon) shutdown(eng *cluster.Engine, engDone chan error, stopBG contex
 	d.closeWatchdog()
 	d.log.Info("directord stopped.")
 	return errors.Join(errs...)
+}
+
+// standbyBeforeStopMax bounds the standby a graceful stop starts with: the
+// peer may wait up to its WarmWait (8 s) for warm checks before it takes
+// the groups, and systemd allows the stop 60 s.
+const standbyBeforeStopMax = 15 * time.Second
+
+// standbyBeforeStop hands the groups to a live directord peer with a
+// standby (make before break: the VIP is never absent) before the stop.
+// Heartbeat's shutdown protocol, which the stop runs next, releases first
+// and lets the peer acquire after: the VIP is absent meanwhile and a
+// connection attempt then waits for its retransmission. A Heartbeat peer,
+// which does not make before break, gets the shutdown protocol alone, as
+// does any peer when the standby is refused or too slow.
+func (d *Daemon) standbyBeforeStop(ctx context.Context, eng *cluster.Engine) {
+	s := eng.State()
+	if !s.Peer.Directord || s.Peer.Status != cluster.StatusActive || s.Holding == "none" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, standbyBeforeStopMax)
+	defer cancel()
+	d.log.Info("Graceful stop: handing the resource groups to " + s.Peer.Name + " with a standby first (make before break)")
+	for {
+		err := eng.Standby(ctx, cluster.All)
+		if err == nil {
+			break
+		}
+		// Refused while a transition runs; it ends soon.
+		if sleepCtx(ctx, 50*time.Millisecond) != nil {
+			d.log.Warn("WARN: Graceful stop: the standby was refused (" + err.Error() + "); stopping with the shutdown protocol")
+			return
+		}
+	}
+	for {
+		if s := eng.State(); s.Holding == "none" && s.Stable {
+			return
+		}
+		if sleepCtx(ctx, 20*time.Millisecond) != nil {
+			d.log.Warn("WARN: Graceful stop: the standby did not complete within " + standbyBeforeStopMax.String() + "; stopping with the shutdown protocol")
+			return
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // peerHolds reports whether the peer's last rsc_hold covers the groups
