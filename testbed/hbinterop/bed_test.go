@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,8 +25,8 @@ import (
 	"github.com/directord/directord/testbed/netns"
 )
 
-// The bed's addresses, documentation ranges only. nodea is Heartbeat,
-// nodeb is directord.
+// The bed's addresses, documentation ranges only. nodea is the peer under
+// test (Heartbeat or a second directord), nodeb is directord.
 var (
 	lanA     = netip.MustParsePrefix("192.0.2.1/24")
 	lanB     = netip.MustParsePrefix("192.0.2.2/24")
@@ -46,6 +47,20 @@ const (
 	key         = "hbinterop-key"
 )
 
+// The kinds of nodea.
+const (
+	kindHeartbeat = "heartbeat"
+	kindDirectord = "directord"
+)
+
+// forPeers runs f as a subtest for each kind of nodea: every scenario holds
+// for directord ↔ Heartbeat and for directord ↔ directord.
+func forPeers(t *testing.T, f func(t *testing.T, kind string)) {
+	for _, kind := range []string{kindHeartbeat, kindDirectord} {
+		t.Run(kind, func(t *testing.T) { f(t, kind) })
+	}
+}
+
 // Sub-second timings, as the engine's interop tests use, keep the runs
 // short. deadTime is ha.cf's deadtime.
 var fast = heartbeatd.Timing{Keepalive: "200ms", WarnTime: "600ms", DeadTime: "1", InitDead: "2"}
@@ -57,31 +72,32 @@ const deadTime = time.Second
 const wait = 30 * time.Second
 
 type options struct {
-	tm           heartbeatd.Timing // both sides' timing; zero: fast
-	failback     string            // auto_failback: on or off
-	hbKey, ddKey string            // each side's sha1 secret
-	// hbInitDead, ddInitDead override each side's initdead.
-	hbInitDead, ddInitDead string
+	tm       heartbeatd.Timing // both sides' timing; zero: fast
+	failback string            // auto_failback: on or off
+	aKey     string            // nodea's sha1 secret
+	bKey     string            // nodeb's
+	// aInitDead, bInitDead override each side's initdead.
+	aInitDead, bInitDead string
 }
 
 // bed is the two nodes, the client and the LAN between them.
 type bed struct {
 	t       *testing.T
 	topo    *netns.Topology
-	a, b, c *netns.Host // nodea (heartbeat), nodeb (directord), the client
-	hb      *heartbeatd.Node
-	dd      *directord
-
-	mu        sync.Mutex
-	hbStarted time.Time
+	a, b, c *netns.Host // nodea, nodeb, the client
+	pa      peer        // nodea's daemon
+	dd      *directord  // nodeb's
 }
 
-func newBed(t *testing.T, o options) *bed {
+func newBed(t *testing.T, kind string, o options) *bed {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("processes in namespaces: not in -short")
 	}
-	if m := heartbeatd.Missing(); m != "" {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (namespaces)")
+	}
+	if m := heartbeatd.Missing(); m != "" && kind == kindHeartbeat {
 		t.Skipf("needs %s", m)
 	}
 	bin := os.Getenv(binEnv)
@@ -91,11 +107,11 @@ func newBed(t *testing.T, o options) *bed {
 	if o.failback == "" {
 		o.failback = "on"
 	}
-	if o.hbKey == "" {
-		o.hbKey = key
+	if o.aKey == "" {
+		o.aKey = key
 	}
-	if o.ddKey == "" {
-		o.ddKey = key
+	if o.bKey == "" {
+		o.bKey = key
 	}
 	b := &bed{t: t, topo: netns.ForTest(t)}
 	lan, err := b.topo.Switch("lan")
@@ -130,33 +146,26 @@ func newBed(t *testing.T, o options) *bed {
 		return heartbeatd.HACF{Timing: tm, AutoFailback: o.failback, Nodes: []string{nodeA, nodeB},
 			Ucast: []heartbeatd.Ucast{{Dev: "hb0", Peer: peer.Addr().String()}}}
 	}
-	hbcf := cf(cableB, o.hbInitDead)
-	hbcf.LogFile, hbcf.DebugFile = heartbeatd.LogFile, heartbeatd.DebugFile
-	b.hb = heartbeatd.ForTest(t, b.a.NetnsName(), nodeA, map[string]string{
-		"ha.cf":       hbcf.String(),
-		"authkeys":    "auth 1\n1 sha1 " + o.hbKey + "\n",
-		"haresources": haresrcs,
-	})
-
-	dir := t.TempDir()
-	for name, text := range map[string]string{
-		"ha.cf":       cf(cableA, o.ddInitDead).String(),
-		"authkeys":    "auth 1\n1 sha1 " + o.ddKey + "\n",
-		"haresources": haresrcs,
-	} {
-		must(t, os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600))
+	files := func(cf heartbeatd.HACF, key string) map[string]string {
+		return map[string]string{
+			"ha.cf":       cf.String(),
+			"authkeys":    "auth 1\n1 sha1 " + key + "\n",
+			"haresources": haresrcs,
+		}
 	}
-	must(t, os.Mkdir(filepath.Join(dir, "state"), 0o700))
-	logf, err := os.OpenFile(filepath.Join(dir, "directord.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	must(t, err)
-	t.Cleanup(func() { logf.Close() })
-	b.dd = &directord{t: t, host: b.b, bin: bin, dir: dir, sock: filepath.Join(dir, "directord.sock"), logf: logf}
-	t.Cleanup(b.dd.kill9)
+	acf := cf(cableB, o.aInitDead)
+	if kind == kindHeartbeat {
+		acf.LogFile, acf.DebugFile = heartbeatd.LogFile, heartbeatd.DebugFile
+		b.pa = &hbPeer{b: b, n: heartbeatd.ForTest(t, b.a.NetnsName(), nodeA, files(acf, o.aKey))}
+	} else {
+		b.pa = newDirectord(t, b.a, nodeA, bin, files(acf, o.aKey))
+	}
+	b.dd = newDirectord(t, b.b, nodeB, bin, files(cf(cableA, o.bInitDead), o.bKey))
 
 	t.Cleanup(func() {
 		if t.Failed() || os.Getenv("HBINTEROP_LOGS") != "" {
 			t.Logf("addresses: nodea %v, nodeb %v", b.held(b.a), b.held(b.b))
-			t.Logf("=== heartbeat (nodea) log ===\n%s", b.hb.Log())
+			t.Logf("=== %s (nodea) log ===\n%s", b.pa.kind(), b.pa.dump())
 			t.Logf("=== directord (nodeb) log ===\n%s", b.dd.log())
 		}
 	})
@@ -188,24 +197,6 @@ func serveName(t *testing.T, h *netns.Host, name string) {
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); <-done })
-}
-
-func (b *bed) startHeartbeat() {
-	b.t.Helper()
-	must(b.t, b.hb.Start())
-	b.mu.Lock()
-	b.hbStarted = time.Now()
-	b.mu.Unlock()
-}
-
-// heartbeatSettled waits until heartbeat has run long enough to advertise
-// its deadtime: for its first 5 s it announces dt 3000 ms (seen on the
-// wire), which we honour, and a kill then would measure that.
-func (b *bed) heartbeatSettled() {
-	b.mu.Lock()
-	left := time.Until(b.hbStarted.Add(6 * time.Second))
-	b.mu.Unlock()
-	time.Sleep(left)
 }
 
 // held returns the VIPs among vips on h's eth0, read over netlink.
@@ -328,13 +319,6 @@ func (b *bed) waitVIP(what string, h *netns.Host, v netip.Addr) time.Duration {
 	return time.Since(start)
 }
 
-// hbLog returns heartbeat's ha-log, which only grows (Node.Log appends its
-// standard output, which is no use for offsets).
-func (b *bed) hbLog() string {
-	s, _ := os.ReadFile(b.hb.LogPath(filepath.Base(heartbeatd.LogFile)))
-	return string(s)
-}
-
 // waitLog waits until log() contains s after its first from bytes.
 func waitLog(t *testing.T, what string, log func() string, from int, s string) {
 	t.Helper()
@@ -347,13 +331,15 @@ func waitLog(t *testing.T, what string, log func() string, from int, s string) {
 	}
 }
 
-// directord is the `directord run` process of nodeb. Its standard error
-// (the log) goes to logf, a file in dir, across restarts.
+// directord is a `directord run` process: nodeb always, nodea in the
+// directord ↔ directord variants. Its standard error (the log) goes to
+// logf, a file in dir, across restarts.
 type directord struct {
 	t    *testing.T
 	host *netns.Host
+	node string
 	bin  string
-	dir  string
+	dir  string // its --ha-dir, holding its state dir, socket and log
 	sock string
 	logf *os.File // O_APPEND: the test's own lines and the daemon's interleave whole
 
@@ -365,6 +351,22 @@ type process struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed once err is set
 	err  error         // Wait's
+}
+
+// newDirectord prepares node's directord in h with files (ha.cf, authkeys,
+// haresources) as its --ha-dir; nothing runs until start.
+func newDirectord(t *testing.T, h *netns.Host, node, bin string, files map[string]string) *directord {
+	dir := t.TempDir()
+	for name, text := range files {
+		must(t, os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600))
+	}
+	must(t, os.Mkdir(filepath.Join(dir, "state"), 0o700))
+	logf, err := os.OpenFile(filepath.Join(dir, "directord.log"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	must(t, err)
+	t.Cleanup(func() { logf.Close() })
+	d := &directord{t: t, host: h, node: node, bin: bin, dir: dir, sock: filepath.Join(dir, "directord.sock"), logf: logf}
+	t.Cleanup(d.kill9)
+	return d
 }
 
 // note writes a line of the test's own into the log.
@@ -386,7 +388,7 @@ func (d *directord) start() {
 		d.t.Fatal("directord already runs")
 	}
 	d.note("starting directord")
-	cmd := exec.Command(d.bin, "run", "--ha-dir", d.dir, "--node", nodeB,
+	cmd := exec.Command(d.bin, "run", "--ha-dir", d.dir, "--node", d.node,
 		"--state-dir", filepath.Join(d.dir, "state"), "--socket", d.sock)
 	cmd.Stdout, cmd.Stderr = d.logf, d.logf
 	if err := d.host.Start(cmd); err != nil {
@@ -421,7 +423,7 @@ func (d *directord) signal(sig syscall.Signal) error {
 
 func (d *directord) kill9() { d.signal(syscall.SIGKILL) }
 
-// cli runs `directord ARGS` in nodeb's namespace, as an operator there.
+// cli runs `directord ARGS` in the node's namespace, as an operator there.
 func (d *directord) cli(args ...string) (string, error) {
 	var out bytes.Buffer
 	cmd := exec.Command(d.bin, args...)
@@ -446,7 +448,7 @@ func (d *directord) waitStable() {
 			return
 		}
 		if time.Since(start) > wait {
-			d.t.Fatalf("directord not stable within %v: %v\n%s", wait, err, out)
+			d.t.Fatalf("directord (%s) not stable within %v: %v\n%s", d.node, wait, err, out)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -464,19 +466,149 @@ func (d *directord) request(args ...string) {
 			return
 		}
 		if time.Since(start) > wait {
-			d.t.Fatalf("directord %s: %v\n%s", strings.Join(args, " "), err, out)
+			d.t.Fatalf("directord (%s) %s: %v\n%s", d.node, strings.Join(args, " "), err, out)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
-// kill9Heartbeat and kill9Directord kill a node's daemon (-9) and return
-// how long the other node took to hold every VIP the killed one held. A
-// VIP lingers after kill -9 (nothing is released: checked); it is then
-// removed, as the killed machine's reboot by its watchdog would remove it,
-// so that the client's path is not ambiguous.
-func (b *bed) kill9Heartbeat() time.Duration { return b.kill9(b.a, b.b, b.hb.Kill9) }
-func (b *bed) kill9Directord() time.Duration { return b.kill9(b.b, b.a, b.dd.kill9) }
+// peer is nodea's daemon, Heartbeat or directord, driven through what an
+// operator of each would do, so that one test body covers both pairs.
+type peer interface {
+	kind() string
+	start()
+	kill9()
+	// stop is the graceful stop: heartbeat -k, SIGTERM. It returns once
+	// the daemon exited, with an error if it did not stop cleanly.
+	stop() error
+	standby()  // hb_standby, directord standby
+	takeover() // hb_takeover all, directord takeover
+	// log is the daemon's log, which only grows: offsets into it stay
+	// valid.
+	log() string
+	dump() string // everything it wrote, for a failed test
+	// settle waits until a kill -9 would measure ha.cf's deadtime.
+	settle()
+	// quiet waits until no transition is under way at the node.
+	quiet()
+	// sees says whether the node sees node's status as status.
+	sees(node, status string) bool
+	// authFailure is what the node logs for a packet with another key.
+	authFailure() string
+	// lost is what the node logs, in order, when it missed nodeb's
+	// packets and got them again.
+	lost() []string
+}
+
+// The directord peer: its own --ha-dir, --state-dir and --socket in nodea's
+// namespace, with the same files as Heartbeat would have.
+
+func (d *directord) kind() string { return kindDirectord }
+func (d *directord) stop() error  { return d.signal(syscall.SIGTERM) }
+func (d *directord) standby()     { d.request("standby") }
+func (d *directord) takeover()    { d.request("takeover") }
+func (d *directord) dump() string { return d.log() }
+func (d *directord) quiet()       { d.waitStable() }
+func (d *directord) authFailure() string {
+	return "heartbeat packet rejected: authentication failed"
+}
+func (d *directord) lost() []string { return []string{"Retransmitted message"} }
+
+// settle: directord advertises its deadtime from the start, so a kill once
+// no transition is under way measures it.
+func (d *directord) settle() { d.waitStable() }
+
+func (d *directord) sees(node, status string) bool {
+	out, err := d.cli("status", "--socket", d.sock)
+	return err == nil && strings.Contains(out, fmt.Sprintf("peer %s: %s", node, status))
+}
+
+// hbPeer is Heartbeat 3.0.6 as nodea (testbed/heartbeatd).
+type hbPeer struct {
+	b *bed
+	n *heartbeatd.Node
+
+	mu      sync.Mutex
+	started time.Time
+}
+
+func (p *hbPeer) kind() string { return kindHeartbeat }
+
+func (p *hbPeer) start() {
+	p.b.t.Helper()
+	must(p.b.t, p.n.Start())
+	p.mu.Lock()
+	p.started = time.Now()
+	p.mu.Unlock()
+}
+
+func (p *hbPeer) kill9()              { p.n.Kill9() }
+func (p *hbPeer) stop() error         { return p.n.Stop(wait) }
+func (p *hbPeer) standby()            { p.inside(heartbeatd.HBStandby) }
+func (p *hbPeer) takeover()           { p.inside(heartbeatd.HBTakeover, "all") }
+func (p *hbPeer) dump() string        { return p.n.Log() }
+func (p *hbPeer) authFailure() string { return "authtoken does not match" }
+func (p *hbPeer) lost() []string {
+	return []string{"lost packet(s) for [nodeb]", "No pkts missing from nodeb!"}
+}
+func (p *hbPeer) sees(node, status string) bool { return p.n.NodeStatus(node) == status }
+
+// log returns heartbeat's ha-log, which only grows (Node.Log appends its
+// standard output, which is no use for offsets).
+func (p *hbPeer) log() string {
+	s, _ := os.ReadFile(p.n.LogPath(filepath.Base(heartbeatd.LogFile)))
+	return string(s)
+}
+
+// inside runs a command inside heartbeat's namespaces. Callers wait for
+// bed.quiet first: Heartbeat ignores a standby asked for during a
+// transition (its rule; an operator retries).
+func (p *hbPeer) inside(args ...string) {
+	p.b.t.Helper()
+	if out, err := p.n.Inside(args...); err != nil {
+		p.b.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// settle waits until heartbeat has run long enough to advertise its
+// deadtime: for its first 5 s it announces dt 3000 ms (seen on the wire),
+// which we honour, and a kill then would measure that.
+func (p *hbPeer) settle() {
+	p.mu.Lock()
+	left := time.Until(p.started.Add(6 * time.Second))
+	p.mu.Unlock()
+	time.Sleep(left)
+}
+
+// quiet waits until Heartbeat runs none of its resource scripts (it says
+// isstable=1 before the ones it starts for its own group at start-up have
+// finished). On a loaded machine those scripts take seconds, and Heartbeat
+// handles a peer's shutdown or standby arriving meanwhile late or not at
+// all.
+func (p *hbPeer) quiet() {
+	p.b.t.Helper()
+	start := time.Now()
+	for {
+		// pgrep exits 1 when nothing matches.
+		out, err := p.n.Inside("pgrep", "-f", "ResourceManager|mach_down|/rc.d/|harc")
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.ExitCode() == 1 {
+			return
+		}
+		if time.Since(start) > wait {
+			p.b.t.Fatalf("heartbeat's resource scripts still run after %v: %v\n%s", wait, err, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// kill9A and kill9B kill a node's daemon (-9) and return how long the
+// other node took to hold every VIP the killed one held. A VIP lingers
+// after kill -9 (nothing is released: checked); it is then removed, as the
+// killed machine's reboot by its watchdog would remove it, so that the
+// client's path is not ambiguous.
+func (b *bed) kill9A() time.Duration { return b.kill9(b.a, b.b, b.pa.kill9) }
+func (b *bed) kill9B() time.Duration { return b.kill9(b.b, b.a, b.dd.kill9) }
 
 func (b *bed) kill9(dead, other *netns.Host, kill func()) time.Duration {
 	b.t.Helper()
@@ -498,38 +630,98 @@ func (b *bed) kill9(dead, other *netns.Host, kill func()) time.Duration {
 	return time.Since(start)
 }
 
-// hbCommand runs a command inside heartbeat's namespaces, once directord
-// says that no transition is under way on either side: Heartbeat ignores a
-// standby asked for during one (its rule; an operator retries).
-func (b *bed) hbCommand(args ...string) {
-	b.t.Helper()
-	b.quiet()
-	if out, err := b.hb.Inside(args...); err != nil {
-		b.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-// quiet waits until no transition is under way: directord says stable
-// (which includes Heartbeat's last isstable=1) and Heartbeat runs none of
-// its resource scripts (it says isstable=1 before the ones it starts for
-// its own group at start-up have finished). On a loaded machine those
-// scripts take seconds, and Heartbeat handles a peer's shutdown or standby
-// arriving meanwhile late or not at all.
+// quiet waits until no transition is under way: nodeb's directord says
+// stable (which includes the peer's last isstable=1) and nodea's daemon
+// says so its own way.
 func (b *bed) quiet() {
 	b.t.Helper()
 	b.dd.waitStable()
-	start := time.Now()
-	for {
-		// pgrep exits 1 when nothing matches.
-		out, err := b.hb.Inside("pgrep", "-f", "ResourceManager|mach_down|/rc.d/|harc")
-		var ee *exec.ExitError
-		if errors.As(err, &ee) && ee.ExitCode() == 1 {
-			return
+	b.pa.quiet()
+}
+
+// watch samples, every few ms until end, whether each VIP is on nodea or
+// nodeb, to tell make before break (some node always holds it) from break
+// before make. Each sample reads nodea, nodeb, then nodea again: whichever
+// way a VIP moves, the two reads in that direction come in the order of a
+// make-before-break handover (source before destination), so a VIP seen on
+// none of the three was really held by nobody for a while.
+type watch struct {
+	b    *bed
+	stop chan struct{}
+	done chan struct{}
+
+	// set by the sampler, read after done
+	samples int
+	maxStep time.Duration                // the longest time between two samples
+	missed  map[netip.Addr]int           // per VIP, samples that found it on no node
+	gap     map[netip.Addr]time.Duration // per VIP, the longest time on no node
+}
+
+func (b *bed) watch() *watch {
+	w := &watch{b: b, stop: make(chan struct{}), done: make(chan struct{}),
+		missed: map[netip.Addr]int{}, gap: map[netip.Addr]time.Duration{}}
+	go w.run()
+	return w
+}
+
+func (w *watch) run() {
+	defer close(w.done)
+	since := map[netip.Addr]time.Time{} // the first sample of a VIP's current absence
+	last := time.Now()
+	for stopped := false; !stopped; {
+		select {
+		case <-w.stop:
+			stopped = true // one last sample
+		case <-time.After(2 * time.Millisecond):
 		}
-		if time.Since(start) > wait {
-			b.t.Fatalf("heartbeat's resource scripts still run after %v: %v\n%s", wait, err, out)
+		a1, b1, a2 := w.b.held(w.b.a), w.b.held(w.b.b), w.b.held(w.b.a)
+		now := time.Now()
+		w.maxStep = max(w.maxStep, now.Sub(last))
+		last = now
+		w.samples++
+		for _, v := range vips {
+			if slices.Contains(a1, v) || slices.Contains(b1, v) || slices.Contains(a2, v) {
+				delete(since, v)
+				continue
+			}
+			w.missed[v]++
+			if _, ok := since[v]; !ok {
+				since[v] = now
+			}
+			w.gap[v] = max(w.gap[v], now.Sub(since[v]))
 		}
-		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// end stops sampling; missed and gap may be read then.
+func (w *watch) end() {
+	select {
+	case <-w.stop:
+	default:
+		close(w.stop)
+	}
+	<-w.done
+}
+
+// makeBeforeBreak ends w and, when both nodes are directord, fails the
+// test if a VIP was on no node at any sample: what moved VIPs meanwhile was
+// a handover between directord nodes, which acquire before the other
+// releases. Against Heartbeat (break before make) it logs the gaps.
+func (b *bed) makeBeforeBreak(what string, w *watch) {
+	b.t.Helper()
+	must := b.pa.kind() == kindDirectord
+	w.end()
+	res := fmt.Sprintf("%d samples, at most %v apart", w.samples, w.maxStep.Round(100*time.Microsecond))
+	for _, v := range vips {
+		missed, gap := w.missed[v], w.gap[v].Round(100*time.Microsecond)
+		switch {
+		case missed == 0:
+			b.t.Logf("%s: %s always on a node (%s)", what, v, res)
+		case must:
+			b.t.Errorf("%s: %s on no node in %d samples over %v; want make before break (%s)", what, v, missed, gap, res)
+		default:
+			b.t.Logf("%s: %s on no node in %d samples over %v: break before make (%s)", what, v, missed, gap, res)
+		}
 	}
 }
 

@@ -6,8 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-
-	"github.com/directord/directord/testbed/heartbeatd"
 )
 
 // binEnv names the directord binary the tests run; TestMain builds it from
@@ -15,8 +13,8 @@ import (
 const binEnv = "DIRECTORD_HBINTEROP_BINARY"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(binEnv) != "" || heartbeatd.Missing() != "" {
-		os.Exit(m.Run()) // the tests skip without heartbeat: nothing to build
+	if os.Getenv(binEnv) != "" || os.Geteuid() != 0 {
+		os.Exit(m.Run()) // the tests skip without root: nothing to build
 	}
 	dir, err := os.MkdirTemp("", "hbinterop-")
 	if err != nil {
