@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/directord/directord/internal/ctxsleep"
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/mdlayher/packet"
@@ -147,23 +148,12 @@ func (m *Manager) announce(ctx context.Context, link netlink.Link, ip netip.Addr
 			return fmt.Errorf("send %s on %s: %w", an.kind, attrs.Name, err)
 		}
 		if i < n-1 {
-			if err := sleep(ctx, an.gap); err != nil {
+			if err := ctxsleep.Sleep(ctx, an.gap); err != nil {
 				return fmt.Errorf("%s on %s stopped after %d of %d frames: %w", an.kind, attrs.Name, i+1, n, err)
 			}
 		}
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // listen opens a send-only packet socket on ifi in the Manager's namespace.

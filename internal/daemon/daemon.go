@@ -32,6 +32,7 @@ import (
 	"github.com/directord/directord/config"
 	"github.com/directord/directord/heartbeat/cluster"
 	"github.com/directord/directord/internal/control"
+	"github.com/directord/directord/internal/ctxsleep"
 	"github.com/directord/directord/internal/watchdog"
 	"github.com/directord/directord/ipvs"
 	"github.com/directord/directord/lnoded"
@@ -700,7 +701,7 @@ func (d *Daemon) standbyBeforeStop(ctx context.Context, eng *cluster.Engine) {
 			break
 		}
 		// Refused while a transition runs; it ends soon.
-		if sleepCtx(ctx, 50*time.Millisecond) != nil {
+		if ctxsleep.Sleep(ctx, 50*time.Millisecond) != nil {
 			d.log.Warn("WARN: Graceful stop: the standby was refused (" + err.Error() + "); stopping with the shutdown protocol")
 			return
 		}
@@ -709,21 +710,10 @@ func (d *Daemon) standbyBeforeStop(ctx context.Context, eng *cluster.Engine) {
 		if s := eng.State(); s.Holding == "none" && s.Stable {
 			return
 		}
-		if sleepCtx(ctx, 20*time.Millisecond) != nil {
+		if ctxsleep.Sleep(ctx, 20*time.Millisecond) != nil {
 			d.log.Warn("WARN: Graceful stop: the standby did not complete within " + standbyBeforeStopMax.String() + "; stopping with the shutdown protocol")
 			return
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

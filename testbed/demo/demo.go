@@ -26,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/directord/directord/internal/ctxsleep"
 	"github.com/directord/directord/ipvs"
 	"github.com/directord/directord/testbed/netns"
 )
@@ -302,13 +303,13 @@ func Run(ctx context.Context, scenario string, o Options) (sum Summary, err erro
 	stopWatch := r.watchVIP()
 	stopStalls := r.watchStalls()
 	err = func() error {
-		if err := sleep(ctx, o.Hold); err != nil {
+		if err := ctxsleep.Sleep(ctx, o.Hold); err != nil {
 			return err
 		}
 		if err := sc.run(ctx, r); err != nil {
 			return err
 		}
-		return sleep(ctx, o.Hold)
+		return ctxsleep.Sleep(ctx, o.Hold)
 	}()
 	stopTicker()
 	stopWatch()
@@ -520,7 +521,7 @@ func (b *bed) waitReady(ctx context.Context) error {
 				return fmt.Errorf("%s: directord exited during start-up", d.name)
 			}
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := ctxsleep.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -623,20 +624,9 @@ func waitFor(ctx context.Context, from time.Time, limit time.Duration, cond func
 		if time.Since(from) > limit {
 			return time.Since(from), false
 		}
-		if sleep(ctx, 5*time.Millisecond) != nil {
+		if ctxsleep.Sleep(ctx, 5*time.Millisecond) != nil {
 			return time.Since(from), false
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

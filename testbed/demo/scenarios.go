@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/directord/directord/internal/control"
+	"github.com/directord/directord/internal/ctxsleep"
 )
 
 // scenarioDef is one scenario: what it shows and what it does once the
@@ -215,7 +216,7 @@ func powerLoss(ctx context.Context, r *run) error {
 	if !ok {
 		return nil
 	}
-	if err := sleep(ctx, r.b.o.Hold); err != nil {
+	if err := ctxsleep.Sleep(ctx, r.b.o.Hold); err != nil {
 		return err
 	}
 	r.connectionChecks()
@@ -250,7 +251,7 @@ func kill9(ctx context.Context, r *run) error {
 	// default; here 2 s). The VM runs every namespace, so the testbed plays
 	// the reboot: links down, a clean slate, links up, directord started
 	// again, as after a boot.
-	if err := sleep(ctx, 2*time.Second); err != nil {
+	if err := ctxsleep.Sleep(ctx, 2*time.Second); err != nil {
 		return err
 	}
 	r.event("the watchdog reboots node1 (played by the testbed): links down, VIP, IPVS table and sync daemon gone")
@@ -258,7 +259,7 @@ func kill9(ctx context.Context, r *run) error {
 		return err
 	}
 	n1.reboot(ctx)
-	if err := sleep(ctx, time.Second); err != nil {
+	if err := ctxsleep.Sleep(ctx, time.Second); err != nil {
 		return err
 	}
 	if err := n1.setLinks(true, "eth0", "hb0"); err != nil {
@@ -277,7 +278,7 @@ func kill9(ctx context.Context, r *run) error {
 	}
 	r.check(ok, "auto_failback returns the VIP to node1 alone", "%v", fb.Round(time.Millisecond))
 	r.window(t1, time.Now())
-	if err := sleep(ctx, time.Second); err != nil {
+	if err := ctxsleep.Sleep(ctx, time.Second); err != nil {
 		return err
 	}
 	// Sync kept the connections on node2 and, once node1 is back as
@@ -301,7 +302,7 @@ func graceful(ctx context.Context, r *run) error {
 	if !ok {
 		return nil
 	}
-	if err := sleep(ctx, r.b.o.Hold); err != nil {
+	if err := ctxsleep.Sleep(ctx, r.b.o.Hold); err != nil {
 		return err
 	}
 	r.event("node1's directord starts again (auto_failback on)")
@@ -317,7 +318,7 @@ func graceful(ctx context.Context, r *run) error {
 	}
 	r.check(ok, "auto_failback returns the VIP to node1", "%v", fb.Round(time.Millisecond))
 	r.window(t1, time.Now())
-	if err := sleep(ctx, time.Second); err != nil {
+	if err := ctxsleep.Sleep(ctx, time.Second); err != nil {
 		return err
 	}
 	r.connectionChecks()
@@ -341,7 +342,7 @@ func standby(ctx context.Context, r *run) error {
 	}
 	_, gone := waitFor(ctx, time.Now(), 5*time.Second, func() bool { return !n1.hasVIP() })
 	r.check(gone, "node1 released the VIP", "VIP on node1 %v, node2 %v", n1.hasVIP(), n2.hasVIP())
-	if err := sleep(ctx, r.b.o.Hold); err != nil {
+	if err := ctxsleep.Sleep(ctx, r.b.o.Hold); err != nil {
 		return err
 	}
 	r.connectionChecks()
@@ -370,7 +371,7 @@ func publicCut(ctx context.Context, r *run) error {
 	// node1 gave the group up (ipfail) rather than being declared dead.
 	_, released := waitFor(ctx, time.Now(), 5*time.Second, func() bool { return !n1.hasVIP() })
 	r.check(released, "node1 released the VIP (ipfail: it sees fewer ping nodes)", "VIP on node1 %v", n1.hasVIP())
-	if err := sleep(ctx, r.b.o.Hold); err != nil {
+	if err := ctxsleep.Sleep(ctx, r.b.o.Hold); err != nil {
 		return err
 	}
 	r.event("node1's cable is plugged back in")
@@ -388,7 +389,7 @@ func publicCut(ctx context.Context, r *run) error {
 	}
 	r.check(ok, "the VIP returns to node1 when its ping node is back (auto_failback on)", "%v", fb.Round(time.Millisecond))
 	r.window(t1, time.Now())
-	if err := sleep(ctx, time.Second); err != nil {
+	if err := ctxsleep.Sleep(ctx, time.Second); err != nil {
 		return err
 	}
 	// Checked after the failback too: a cold table on node1 would refuse
@@ -422,7 +423,7 @@ func splitBrain(ctx context.Context, r *run) error {
 		r.event("!!! SPLIT BRAIN: node1 AND node2 both hold the VIP %s and both run as sync master; clients go to whichever sent the last gratuitous ARP", vip)
 	}
 	r.check(both, "split brain: both directors hold the VIP (what Heartbeat does too; STONITH is the cure)", "VIP on node1 %v, node2 %v", n1.hasVIP(), n2.hasVIP())
-	if err := sleep(ctx, 3*time.Second); err != nil {
+	if err := ctxsleep.Sleep(ctx, 3*time.Second); err != nil {
 		return err
 	}
 	r.event("the links are restored")
@@ -460,7 +461,7 @@ func splitBrain(ctx context.Context, r *run) error {
 	limit := 2 * time.Second
 	r.check(ok && back < heal+limit, "clients reach the VIP again within 2 s of the single owner", "answered again %v after the links returned, %v after one owner was left", back.Round(time.Millisecond), (back - heal).Round(time.Millisecond))
 	r.window(t1, time.Now())
-	if err := sleep(ctx, time.Second); err != nil {
+	if err := ctxsleep.Sleep(ctx, time.Second); err != nil {
 		return err
 	}
 	// Both masters kept their entries for the connections opened before
@@ -518,7 +519,7 @@ func rsFailure(ctx context.Context, r *run) error {
 	}
 	r.check(ok, "the failed check sets rs1:80 to weight 0 (quiescent=yes keeps it in the table)", "%v", d.Round(time.Millisecond))
 	r.window(t0, t0.Add(d))
-	if err := sleep(ctx, r.b.o.Hold); err != nil {
+	if err := ctxsleep.Sleep(ctx, r.b.o.Hold); err != nil {
 		return err
 	}
 	r.event("rs1's web server starts again")
@@ -560,7 +561,7 @@ func reload(ctx context.Context, r *run) error {
 	})
 	r.check(ok, "weight 3 in both kernels' tables", "%v", d.Round(time.Millisecond))
 	r.window(t0, t0.Add(d))
-	if err := sleep(ctx, time.Second); err != nil {
+	if err := ctxsleep.Sleep(ctx, time.Second); err != nil {
 		return err
 	}
 	after, err := n1.metric(ctx, "directord_ipvs_ops_total{")
