@@ -55,16 +55,7 @@ func TestConnHandover(t *testing.T) {
 	// a local real server: the table is what matters here).
 	ln, err := ds[0].Listen("tcp", "198.51.100.2:8080")
 	must(t, err)
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
+	defer netns.Serve(ln, netns.Echo)()
 	var ports []uint16
 	for range 3 {
 		c, err := ds[0].Dial(ctx(t), "tcp", "198.51.100.1:80")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/directord/directord/ipvs"
+	"github.com/directord/directord/testbed/netns"
 )
 
 // TestStatsWithTraffic sends real connections through a virtual service
@@ -27,19 +28,7 @@ func TestStatsWithTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
+	defer netns.Serve(ln, netns.Echo)()
 	desired := ipvs.Table{{
 		Service:      ipvs.Service{Protocol: ipvs.TCP, Addr: addr("198.51.100.1"), Port: 80, Scheduler: "rr"},
 		Destinations: []ipvs.Destination{{Addr: addr("198.51.100.2"), Port: 8080, Forward: ipvs.Masq, Weight: 1}},

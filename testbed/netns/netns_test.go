@@ -73,19 +73,11 @@ func serve(t *testing.T, h *Host, addr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprintln(c, h.Name())
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); <-done })
+	stop := Serve(ln, func(c net.Conn) {
+		fmt.Fprintln(c, h.Name())
+		c.Close()
+	})
+	t.Cleanup(stop)
 }
 
 // dial connects from h to addr and returns the first line the server sends.

@@ -75,16 +75,7 @@ func TestGuard(t *testing.T) {
 			must(t, cl.AddRoute(netip.PrefixFrom(vip, vip.BitLen()), netip.MustParseAddr(v.gw)))
 			ln, err := dir.Listen("tcp", netip.AddrPortFrom(vip, 80).String())
 			must(t, err)
-			defer ln.Close()
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					c.Close()
-				}
-			}()
+			defer netns.Serve(ln, func(c net.Conn) { c.Close() })()
 			closed := netip.AddrPortFrom(vip, 9).String()
 			open := netip.AddrPortFrom(vip, 80).String()
 			// Neighbour discovery may take a moment on a new link.

@@ -1,0 +1,37 @@
+package netns
+
+import (
+	"io"
+	"net"
+	"sync"
+)
+
+// Serve accepts connections on ln until ln is closed and runs handle for
+// each on its own goroutine (handle closes the connection). stop closes ln
+// and waits until the accept loop and every handler have returned.
+func Serve(ln net.Listener, handle func(net.Conn)) (stop func()) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				handle(c)
+			}()
+		}
+	}()
+	return func() { ln.Close(); wg.Wait() }
+}
+
+// Echo is a Serve handler that sends back what it receives until the peer
+// closes.
+func Echo(c net.Conn) {
+	defer c.Close()
+	io.Copy(c, c)
+}
