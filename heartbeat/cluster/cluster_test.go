@@ -631,3 +631,39 @@ func TestSlowMakeBeforeBreakFallsBack(t *testing.T) {
 		t.Errorf("b did not undo its slow acquisition: %s", resB.callLog())
 	}
 }
+
+// TestRestartDuringShutdownTakeoverFailsBack: nodea stops gracefully and
+// restarts while nodeb is still acquiring its group (on the shutdown
+// notice). nodea is back and stable before that takeover completes; once
+// it does, auto_failback on must give the group back. (Found by
+// testbed/hbinterop with two directord processes: nodeb kept the group.)
+func TestRestartDuringShutdownTakeoverFailsBack(t *testing.T) {
+	mn := newMemNet()
+	cfgA := memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir())
+	cfgB := memConfig("nodeb", "nodea", 1, hacf.FailbackOn, t.TempDir())
+	a := startMem(t, mn, cfgA, newRecorder("a"), nil)
+	b := startMem(t, mn, cfgB, newRecorder("b"), nil)
+	waitFor(t, long, "settled", settled(a, b))
+	// nodeb's takeover outlasts nodea's restart.
+	b.res.slow.Store(int64(500 * time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), long)
+	defer cancel()
+	if err := a.e.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-a.errc:
+		a.errc <- err
+	case <-time.After(long):
+		t.Fatal("Run did not return after Stop")
+	}
+	a2 := startMem(t, mn, memConfig("nodea", "nodeb", 1, hacf.FailbackOn, a.dir), newRecorder("a2"), nil)
+	waitFor(t, long, "nodea back and stable", func() bool {
+		return a2.e.State().Stable && a2.e.State().Peer.Status == StatusActive
+	})
+	if b.res.holds(gA) {
+		t.Fatal("nodeb's takeover completed before nodea was back: the test proves nothing")
+	}
+	waitFor(t, long, "nodeb's takeover", func() bool { return b.log.has("mach_down takeover complete.") })
+	waitFor(t, long, "failback to nodea", func() bool { return a2.res.holds(gA) && !b.res.holds(gA) })
+}

@@ -232,7 +232,16 @@ func (n *node) processResources(m *wire.Message, fromMe bool) {
 		n.takeoverInProgress = false
 		n.iHold |= rscForeign
 		n.needsFailback = true
-		n.otherStable = true
+		if n.pDead {
+			n.otherStable = true
+		} else {
+			// The peer came back (a quick restart after its shutdown)
+			// while we were taking its groups. Its own word on its
+			// stability stands: if it said isstable=1 already, that
+			// found no failback due and nothing else would trigger one;
+			// if not, its isstable=1 will.
+			n.performAutoFailback()
+		}
 	case "shutdown":
 		n.rs = rShutdown
 	}
