@@ -288,12 +288,25 @@ type Event struct {
 
 type handoverKey struct{}
 
-// HandedOver reports whether ctx is that of a Resources.Acquire for groups
-// a live peer hands over (its standby, a make-before-break handover, its
-// graceful shutdown), as opposed to a start-up or the takeover from a dead
-// node: the peer's connections are then still arriving, and it hands them
-// over as it lets go.
+// Handover describes a Resources.Acquire of groups a live peer hands over
+// (its standby, a make-before-break handover, its graceful shutdown), as
+// opposed to a start-up or the takeover from a dead node.
+type Handover struct {
+	// Directord: the peer is a directord node (Snapshot.Peer.Directord),
+	// which also hands its connections over as it lets go.
+	Directord bool
+}
+
+// HandoverOf returns the Handover of an Acquire's ctx; ok is false for an
+// acquisition that is not a handover.
+func HandoverOf(ctx context.Context) (h Handover, ok bool) {
+	h, ok = ctx.Value(handoverKey{}).(Handover)
+	return h, ok
+}
+
+// HandedOver reports whether ctx is that of an Acquire of groups a live
+// peer hands over (HandoverOf).
 func HandedOver(ctx context.Context) bool {
-	v, _ := ctx.Value(handoverKey{}).(bool)
-	return v
+	_, ok := HandoverOf(ctx)
+	return ok
 }

@@ -49,8 +49,12 @@ func (r *recorder) Acquire(ctx context.Context, g string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, "acquire "+g)
-	if HandedOver(ctx) {
-		r.handed = append(r.handed, g)
+	if h, ok := HandoverOf(ctx); ok {
+		what := g
+		if !h.Directord {
+			what += " (not from directord)"
+		}
+		r.handed = append(r.handed, what)
 	}
 	if r.fail[g] {
 		return errors.New("injected failure")

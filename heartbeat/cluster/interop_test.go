@@ -123,6 +123,9 @@ func TestHeartbeatInteropStandbyTakeover(t *testing.T) {
 		return !rn.holds(gA) && ours.res.holds(gA) && ours.res.holds(gB) && ours.e.State().Stable
 	})
 	t.Logf("hb_standby on heartbeat -> directord holds all after %v", time.Since(start))
+	if h := ours.res.handedOver(); h != gA+" (not from directord)" {
+		t.Errorf("groups acquired as handed over by heartbeat's standby: %q", h)
+	}
 
 	// hb_takeover on the real node: everything goes back to it.
 	if out, err := rn.Inside(heartbeatd.HBTakeover, "all"); err != nil {

@@ -76,9 +76,10 @@ func (n *node) groupsJob(name string, acquire, handover bool, pick func() []Grou
 					todo[i], todo[j] = todo[j], todo[i]
 				}
 			}
+			ho := Handover{Directord: n.pDirectord}
 			return func(ctx context.Context) any {
 				if handover {
-					ctx = context.WithValue(ctx, handoverKey{}, true)
+					ctx = context.WithValue(ctx, handoverKey{}, ho)
 				}
 				out := make([]groupOutcome, 0, len(todo))
 				for _, g := range todo {

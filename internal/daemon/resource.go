@@ -186,14 +186,15 @@ func (r *vipResource) stopRefresh() {
 }
 
 // holdResets installs the reset guard before the VIP becomes local, for a
-// VIP a live peer hands over: a connection of the peer's that arrives
+// VIP a live directord peer hands over: a connection of the peer's that arrives
 // before its sync entry is then retransmitted by the client instead of reset
 // by our stack. It ends after rstGuard, or when the VIP goes. Without tc
 // (a kernel lacking act_gact) the takeover goes on unguarded.
 func (r *vipResource) holdResets(ctx context.Context) {
-	// Only a live peer hands connections over; after a death, a connection
-	// this node does not know is lost, and a reset tells the client at once.
-	if r.rstGuard <= 0 || !cluster.HandedOver(ctx) {
+	// Only a live directord peer hands its connections over; after a death,
+	// or from Heartbeat, a connection this node does not know is lost, and
+	// a reset tells the client at once.
+	if h, ok := cluster.HandoverOf(ctx); r.rstGuard <= 0 || !ok || !h.Directord {
 		return
 	}
 	if has, err := r.m.Has(ctx, r.v.Addr); err != nil || has {
