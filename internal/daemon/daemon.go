@@ -98,6 +98,8 @@ type Daemon struct {
 	// only while it is recent.
 	pulse       atomic.Int64
 	transitions atomic.Uint64
+	// resetsHeldBack counts what the VIPs' reset guards dropped (metrics).
+	resetsHeldBack atomic.Uint64
 
 	// reloadMu serialises reloads (SIGHUP and the socket).
 	reloadMu sync.Mutex
@@ -285,7 +287,7 @@ func (d *Daemon) buildGroups(cfg *config.Config) ([]*Group, error) {
 			switch r.Kind {
 			case config.KindVIP:
 				v := newVIPResource(d.vips, r.VIP, cfg.Directord.GARP, d.log)
-				v.rstGuard = guard
+				v.rstGuard, v.heldBack = guard, &d.resetsHeldBack
 				res = append(res, v)
 			case config.KindLnoded:
 				res = append(res, &lnodedResource{word: r.String(), path: r.Lnoded.Path, running: d.moduleRunning, sync: d.sync, log: d.log})

@@ -498,6 +498,9 @@ TCP C000020A 9C42 C6336401 0050 C0000214 0050 TIME_WAIT        119
 	if want := "hb0 syncid 4 192.0.2.10:40000->192.0.2.20:80 state 1 flags 0x3"; strings.Join(sent, "; ") != want {
 		t.Errorf("handed over %q, want %q", sent, want)
 	}
+	if n := s.handedOver.Load(); n != 1 {
+		t.Errorf("handed-over counter %d, want 1", n)
+	}
 	if !strings.Contains(logs.String(), "handed 1 connections over") {
 		t.Errorf("log:\n%s", logs.String())
 	}

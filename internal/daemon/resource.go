@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -52,6 +53,8 @@ type vipResource struct {
 	log      *slog.Logger
 	guard    *rstguard.Guard
 	guardT   *time.Timer
+	// heldBack, when set, counts the resets the guard dropped (metrics).
+	heldBack *atomic.Uint64
 
 	// The announcer goroutine: its context, its cancel and its end; extra
 	// announcements (reannounce) run under the same context and are
@@ -226,6 +229,9 @@ func (r *vipResource) releaseResets() {
 	n, err := g.Release()
 	if err != nil {
 		r.log.Warn("WARN: IPaddr: "+err.Error(), "err", err)
+	}
+	if r.heldBack != nil {
+		r.heldBack.Add(uint64(n))
 	}
 	r.log.Info(fmt.Sprintf("IPaddr: reset guard of %s ended: %d resets held back", r.v.Addr, n))
 }

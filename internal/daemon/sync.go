@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/directord/directord/config"
@@ -51,6 +52,8 @@ type syncControl struct {
 	// finishT ends a release that Released did not (finishDelay).
 	finishT     *time.Timer
 	finishDelay time.Duration
+	// handedOver counts the connections sent to the peer (metrics).
+	handedOver atomic.Uint64
 }
 
 func newSyncControl(k syncKernel, cfg config.Sync, log *slog.Logger) *syncControl {
@@ -283,6 +286,7 @@ func (s *syncControl) handOverNow(ctx context.Context, cfg config.Sync, why stri
 		s.log.Warn("WARN: IPVS sync: handing the connections over to the peer ("+why+"): "+err.Error()+"; only those the kernel's sync daemon sent are there", "err", err)
 		return
 	}
+	s.handedOver.Add(uint64(n))
 	s.log.Info(fmt.Sprintf("IPVS sync: handed %d connections over to the peer's backup daemon (%s) in %v", n, why, time.Since(start).Round(time.Microsecond)))
 }
 
