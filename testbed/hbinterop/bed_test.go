@@ -675,7 +675,9 @@ func (b *bed) watch() *watch {
 		if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_LISTEN_ALL_NSID, 1); err != nil {
 			return err
 		}
-		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20); err != nil {
+		// Every namespace with an id here is heard, other tests' too (one
+		// tearing down floods): room enough that none is dropped (ENOBUFS).
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20); err != nil {
 			return err
 		}
 		// A receive timeout lets the reader see stop.
