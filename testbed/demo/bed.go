@@ -369,23 +369,7 @@ func (d *director) cli(ctx context.Context, args ...string) (string, error) {
 }
 
 // hasVIP reads the kernel: is the VIP on the node's eth0?
-func (d *director) hasVIP() bool {
-	nl := d.host.Netlink()
-	l, err := nl.LinkByName("eth0")
-	if err != nil {
-		return false
-	}
-	addrs, err := nl.AddrList(l, netlink.FAMILY_V4)
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == vip {
-			return true
-		}
-	}
-	return false
-}
+func (d *director) hasVIP() bool { return d.host.HasAddr("eth0", vip) }
 
 // setLinks brings the node's interfaces up or down: a pulled cable, or the
 // machine losing power (its peers see the carrier go).

@@ -309,6 +309,41 @@ func (h *Host) AddAddr(ifname string, p netip.Prefix) error {
 	return nil
 }
 
+// Addrs returns the addresses on interface ifname of the host (both
+// families), or an error when the interface is missing.
+func (h *Host) Addrs(ifname string) ([]netip.Addr, error) {
+	l, err := h.nl.LinkByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("netns: %s: link %s: %w", h.name, ifname, err)
+	}
+	as, err := h.nl.AddrList(l, netlink.FAMILY_ALL)
+	if err != nil {
+		return nil, fmt.Errorf("netns: %s: addresses of %s: %w", h.name, ifname, err)
+	}
+	out := make([]netip.Addr, 0, len(as))
+	for _, a := range as {
+		if ip, ok := netip.AddrFromSlice(a.IP); ok {
+			out = append(out, ip.Unmap())
+		}
+	}
+	return out, nil
+}
+
+// HasAddr reports whether addr is on interface ifname of the host (false
+// when the interface is missing).
+func (h *Host) HasAddr(ifname string, addr netip.Addr) bool {
+	as, err := h.Addrs(ifname)
+	if err != nil {
+		return false
+	}
+	for _, a := range as {
+		if a == addr.Unmap() {
+			return true
+		}
+	}
+	return false
+}
+
 // AddRoute adds a route to dst via gateway gw (which must be reachable on a
 // connected network). A zero dst (netip.Prefix{}) is not valid: use
 // 0.0.0.0/0 or ::/0 for a default route.

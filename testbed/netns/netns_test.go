@@ -339,3 +339,32 @@ func TestBadNames(t *testing.T) {
 		t.Error("switch name longer than 15 characters accepted")
 	}
 }
+
+func TestHasAddr(t *testing.T) {
+	topo := ForTest(t)
+	h, err := topo.Host("h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := topo.Host("o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Cable(h, "d0", o, "d0"); err != nil {
+		t.Fatal(err)
+	}
+	v4, v6 := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::7")
+	if h.HasAddr("d0", v4) {
+		t.Error("an address before it was added")
+	}
+	for _, p := range []string{"192.0.2.7/24", "2001:db8::7/64"} {
+		if err := h.AddAddr("d0", netip.MustParsePrefix(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !h.HasAddr("d0", v4) || !h.HasAddr("d0", v6) || h.HasAddr("d0", netip.MustParseAddr("192.0.2.8")) || h.HasAddr("nope", v4) {
+		t.Errorf("HasAddr: addresses %v", must2(h.Addrs("d0")))
+	}
+}
+
+func must2[T any](v T, _ error) T { return v }

@@ -387,23 +387,7 @@ func (n *node) cli(args ...string) (string, string, int) {
 }
 
 // hasVIP reads the kernel: is the VIP on the node's eth0?
-func (n *node) hasVIP() bool {
-	nl := n.host.Netlink()
-	l, err := nl.LinkByName("eth0")
-	if err != nil {
-		return false
-	}
-	addrs, err := nl.AddrList(l, netlink.FAMILY_V4)
-	if err != nil {
-		return false
-	}
-	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == vipAddr {
-			return true
-		}
-	}
-	return false
-}
+func (n *node) hasVIP() bool { return n.host.HasAddr("eth0", vipAddr) }
 
 func (n *node) removeVIP() {
 	nl := n.host.Netlink()
