@@ -269,7 +269,8 @@ const (
 	EventRexmit    EventKind = "rexmit"
 	EventRequested EventKind = "request" // standby/takeover from either side
 	// EventReassert: this node keeps Group after an event where another
-	// node may have announced the group's addresses (a healed partition);
+	// node may have announced the group's addresses (a healed partition,
+	// the end of a make-before-break handover);
 	// the daemon announces them again (gratuitous ARP, unsolicited NA) so
 	// that the LAN's neighbour caches point here.
 	EventReassert EventKind = "reassert"

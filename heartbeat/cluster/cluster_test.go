@@ -667,3 +667,29 @@ func TestRestartDuringShutdownTakeoverFailsBack(t *testing.T) {
 	waitFor(t, long, "nodeb's takeover", func() bool { return b.log.has("mach_down takeover complete.") })
 	waitFor(t, long, "failback to nodea", func() bool { return a2.res.holds(gA) && !b.res.holds(gA) })
 }
+
+// After a make-before-break standby the taker announces the group again
+// once the peer has released it: during the overlap the peer may still
+// have announced it, and a neighbour left pointing there loses packets.
+func TestStandbyReassertsAfterRelease(t *testing.T) {
+	mn := newMemNet()
+	var evB eventLog
+	cfgA := memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir())
+	cfgB := memConfig("nodeb", "nodea", 1, hacf.FailbackOn, t.TempDir())
+	cfgB.OnEvent = evB.add
+	a := startMem(t, mn, cfgA, newRecorder("a"), nil)
+	b := startMem(t, mn, cfgB, newRecorder("b"), nil)
+	waitFor(t, long, "settled", settled(a, b))
+	if n := evB.count(EventReassert, gA); n != 0 {
+		t.Fatalf("%d reassert events before the standby", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), long)
+	defer cancel()
+	retry(t, func() error { return a.e.Standby(ctx, All) })
+	waitFor(t, long, "b reasserts gA after a released it", func() bool {
+		return evB.count(EventReassert, gA) == 1 && !a.res.holds(gA)
+	})
+	if n := evB.count(EventReassert, gB); n != 0 {
+		t.Errorf("%d reassert events for b's own group, which did not move", n)
+	}
+}

@@ -119,9 +119,11 @@ type node struct {
 	pGen       uint64
 	pLate      uint64
 	pDirectord bool // its status messages carry fieldDirectord
-	pLinks     []peerLink
-	track      *seqtrack.Tracker
-	nextRexmit time.Time
+	// sbOtherSince is when the peer's current standby request came.
+	sbOtherSince time.Time
+	pLinks       []peerLink
+	track        *seqtrack.Tracker
+	nextRexmit   time.Time
 
 	// Resource management, after hb_resource.c.
 	rs                 rstate

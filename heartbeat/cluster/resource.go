@@ -410,6 +410,7 @@ func (n *node) askForResources(m *wire.Message, fromMe bool) {
 			n.going = sbMe
 		} else {
 			n.going = sbOther
+			n.sbOtherSince = now
 			n.standbyUntil = longTO
 			if v, _ := m.Get(fieldMakeBeforeBreak); v == "1" {
 				n.makeBeforeBreak()
@@ -545,6 +546,16 @@ func (n *node) goStandby(me bool, set int) {
 	n.handoverJob("go_standby", act, "standby of "+n.peer, func() {
 		n.log.Info(fmt.Sprintf("%s HA resource acquisition completed (standby).", rscName(act)))
 		done()
+		// The peer has released them now. In a make-before-break handover it
+		// may still have announced them during the overlap (its own
+		// announcements of an acquisition a moment earlier, its ARP
+		// replies): announce once more, so that no neighbour is left
+		// pointing at a node that gave the addresses up.
+		for _, g := range n.groupsOf(act) {
+			if at, ok := n.held[g.Name]; ok && !at.Before(n.sbOtherSince) { // taken in this handover
+				n.event(EventReassert, slog.LevelInfo, fmt.Sprintf("standby of %s completed: announcing resource group %s again", n.peer, g.Name), "group", g.Name)
+			}
+		}
 	})
 }
 

@@ -166,7 +166,7 @@ func (r *vipResource) reannounce() {
 	if ctx == nil || count(r.v.ARPCount, vip.DefaultARPCount) == 0 {
 		return
 	}
-	r.log.Warn("IPaddr: announcing " + r.v.Addr.String() + " again: another node may have announced it")
+	r.log.Info("IPaddr: announcing " + r.v.Addr.String() + " again: another node may have announced it")
 	r.extra.Add(1)
 	go func() {
 		defer r.extra.Done()
