@@ -312,11 +312,23 @@ func (h *Host) AddAddr(ifname string, p netip.Prefix) error {
 // Addrs returns the addresses on interface ifname of the host (both
 // families), or an error when the interface is missing.
 func (h *Host) Addrs(ifname string) ([]netip.Addr, error) {
+	return h.addrs(ifname, netlink.FAMILY_ALL)
+}
+
+func (h *Host) addrs(ifname string, family int) ([]netip.Addr, error) {
 	l, err := h.nl.LinkByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("netns: %s: link %s: %w", h.name, ifname, err)
 	}
-	as, err := h.nl.AddrList(l, netlink.FAMILY_ALL)
+	var as []netlink.Addr
+	// A dump that an address change interrupts (IPv6 DAD finishing, say)
+	// is incomplete: read again rather than report an address missing.
+	for try := 0; ; try++ {
+		as, err = h.nl.AddrList(l, family)
+		if !errors.Is(err, netlink.ErrDumpInterrupted) || try == 9 {
+			break
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("netns: %s: addresses of %s: %w", h.name, ifname, err)
 	}
@@ -332,7 +344,11 @@ func (h *Host) Addrs(ifname string) ([]netip.Addr, error) {
 // HasAddr reports whether addr is on interface ifname of the host (false
 // when the interface is missing).
 func (h *Host) HasAddr(ifname string, addr netip.Addr) bool {
-	as, err := h.Addrs(ifname)
+	family := netlink.FAMILY_V6
+	if addr.Unmap().Is4() {
+		family = netlink.FAMILY_V4
+	}
+	as, err := h.addrs(ifname, family)
 	if err != nil {
 		return false
 	}
