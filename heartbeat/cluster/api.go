@@ -304,10 +304,3 @@ func HandoverOf(ctx context.Context) (h Handover, ok bool) {
 	h, ok = ctx.Value(handoverKey{}).(Handover)
 	return h, ok
 }
-
-// HandedOver reports whether ctx is that of an Acquire of groups a live
-// peer hands over (HandoverOf).
-func HandedOver(ctx context.Context) bool {
-	_, ok := HandoverOf(ctx)
-	return ok
-}

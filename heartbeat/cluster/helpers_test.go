@@ -30,7 +30,7 @@ type recorder struct {
 	onRelease func(g string)
 	// slow, when set, adds its nanoseconds to each Acquire.
 	slow atomic.Int64
-	// handed lists the groups acquired with HandedOver(ctx).
+	// handed lists the groups acquired as handed over (HandoverOf).
 	handed []string
 }
 

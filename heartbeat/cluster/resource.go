@@ -35,7 +35,7 @@ func (n *node) acquireJob(name string, bits int, reason string, then func()) {
 }
 
 // handoverJob is acquireJob for groups a live peer hands over (its standby,
-// make before break, its shutdown): Acquire's context says so (HandedOver).
+// make before break, its shutdown): Acquire's context says so (HandoverOf).
 func (n *node) handoverJob(name string, bits int, reason string, then func()) {
 	n.queue = append(n.queue, n.groupJob(name, true, true, bits, reason, then))
 }
