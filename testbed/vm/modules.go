@@ -21,6 +21,9 @@ var defaultModules = []string{
 	"veth", "bridge", "macvlan", "dummy", "8021q",
 	// tc clsact, u32 and drop: the reset guard of a takeover (vip/rstguard).
 	"sch_ingress", "cls_u32", "act_gact",
+	// nf_tables and its dup expression: the forwarder of a graceful
+	// handover (vip/handoff).
+	"nf_tables", "nft_dup_ipv4", "nft_dup_ipv6",
 }
 
 // DefaultModules returns the names of the kernel modules a guest loads at boot
