@@ -22,6 +22,7 @@ package cluster
 import (
 	"context"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/directord/directord/heartbeat/hacf"
@@ -122,6 +123,12 @@ type Config struct {
 	// most WarmWait; a dead peer's groups are taken at once. It is called
 	// from the engine's goroutine and must not block.
 	Ready func(group string, since time.Time) bool
+	// LocalAddrs, when set, returns the addresses this node can be reached
+	// at on its LANs (not the VIPs), sent to the peer with a standby
+	// request: the peer taking over passes segments of our connections
+	// back to us there until their sync arrives (vip/handoff). It is called
+	// from the engine's goroutine and must not block for long.
+	LocalAddrs func() []netip.Addr
 	// Resume, when set, continues a node that Detach ended: same
 	// generation, the next sequence number, its groups held (Acquire is
 	// called for each and must adopt what runs), status active at once and
@@ -291,15 +298,20 @@ type handoverKey struct{}
 
 // Handover describes a Resources.Acquire of groups a live peer hands over
 // (its standby, a make-before-break handover, its graceful shutdown), as
-// opposed to a start-up or the takeover from a dead node.
+// opposed to a start-up or the takeover from a dead node; or a
+// Resources.Release of groups the peer has already taken (our standby,
+// answered after its make before break).
 type Handover struct {
 	// Directord: the peer is a directord node (Snapshot.Peer.Directord),
 	// which also hands its connections over as it lets go.
 	Directord bool
+	// PeerAddrs are the addresses the peer going standby said it can be
+	// reached at (Config.LocalAddrs); nil when it did not say.
+	PeerAddrs []netip.Addr
 }
 
-// HandoverOf returns the Handover of an Acquire's ctx; ok is false for an
-// acquisition that is not a handover.
+// HandoverOf returns the Handover of an Acquire's or Release's ctx; ok is
+// false for one that is not a handover.
 func HandoverOf(ctx context.Context) (h Handover, ok bool) {
 	h, ok = ctx.Value(handoverKey{}).(Handover)
 	return h, ok

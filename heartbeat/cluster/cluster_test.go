@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -582,7 +584,10 @@ func TestStandbyMakesBeforeBreaking(t *testing.T) {
 	}
 	resA, resB := newRecorder("a"), newRecorder("b")
 	resA.onRelease, resB.onRelease = probe(1), probe(0)
-	a := startMem(t, mn, memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir()), resA, nil)
+	cfgA := memConfig("nodea", "nodeb", 1, hacf.FailbackOn, t.TempDir())
+	addrsA := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")}
+	cfgA.LocalAddrs = func() []netip.Addr { return addrsA }
+	a := startMem(t, mn, cfgA, resA, nil)
 	b := startMem(t, mn, memConfig("nodeb", "nodea", 1, hacf.FailbackOn, t.TempDir()), resB, nil)
 	nodes[0].Store(a)
 	nodes[1].Store(b)
@@ -598,6 +603,20 @@ func TestStandbyMakesBeforeBreaking(t *testing.T) {
 	}
 	if h := b.res.handedOver(); h != gA || a.res.handedOver() != "" {
 		t.Errorf("acquired as handed over: a %q, b %q, want b %s", a.res.handedOver(), h, gA)
+	}
+	// The standby request told b where a can be reached (dd_addrs), and
+	// a's release knew b had taken the group.
+	b.res.mu.Lock()
+	got := fmt.Sprint(b.res.handedAddrs)
+	b.res.mu.Unlock()
+	if got != fmt.Sprint(addrsA) {
+		t.Errorf("b's handover says a is at %s, want %s", got, addrsA)
+	}
+	a.res.mu.Lock()
+	rel := strings.Join(a.res.releasedHanded, ",")
+	a.res.mu.Unlock()
+	if rel != gA {
+		t.Errorf("a released as handed over: %q, want %s", rel, gA)
 	}
 	// Handing a's group back (hb_standby failback, as auto_failback does).
 	retry(t, func() error { return b.e.Standby(ctx, Failback) }) // refused while a transition settles

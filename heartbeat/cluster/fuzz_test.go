@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"bytes"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,4 +59,33 @@ func FuzzReceive(f *testing.F) {
 		h.runJobs()
 		h.n.publish()
 	})
+}
+
+// FuzzParseAddrs: dd_addrs from the peer is bounded and yields only valid,
+// unicast-capable addresses.
+func FuzzParseAddrs(f *testing.F) {
+	for _, s := range []string{"192.0.2.1,2001:db8::1", "", ",,", "0.0.0.0,224.0.0.1,::ffff:192.0.2.7", "x,192.0.2.300, 198.51.100.2 ", strings.Repeat("192.0.2.1,", 40)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		as := parseAddrs(s)
+		if len(as) > maxAddrs {
+			t.Fatalf("%d addresses", len(as))
+		}
+		for _, a := range as {
+			if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || a.Is4In6() {
+				t.Fatalf("address %v from %q", a, s)
+			}
+		}
+	})
+}
+
+func TestParseAddrs(t *testing.T) {
+	got := fmt.Sprint(parseAddrs("x,192.0.2.300, 198.51.100.2 ,0.0.0.0,ff02::1,::ffff:192.0.2.7,2001:db8::1"))
+	if want := "[198.51.100.2 192.0.2.7 2001:db8::1]"; got != want {
+		t.Errorf("parseAddrs: %s, want %s", got, want)
+	}
+	if n := len(parseAddrs(strings.Repeat("192.0.2.1,", 100))); n != maxAddrs {
+		t.Errorf("%d addresses from 100, want %d", n, maxAddrs)
+	}
 }

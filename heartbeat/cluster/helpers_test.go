@@ -32,6 +32,10 @@ type recorder struct {
 	slow atomic.Int64
 	// handed lists the groups acquired as handed over (HandoverOf).
 	handed []string
+	// handedAddrs is the PeerAddrs of the last handover acquired;
+	// releasedHanded lists the groups released as handed over.
+	handedAddrs    []netip.Addr
+	releasedHanded []string
 }
 
 func (r *recorder) handedOver() string {
@@ -55,6 +59,7 @@ func (r *recorder) Acquire(ctx context.Context, g string) error {
 			what += " (not from directord)"
 		}
 		r.handed = append(r.handed, what)
+		r.handedAddrs = h.PeerAddrs
 	}
 	if r.fail[g] {
 		return errors.New("injected failure")
@@ -71,6 +76,9 @@ func (r *recorder) Release(ctx context.Context, g string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, "release "+g)
+	if _, ok := HandoverOf(ctx); ok {
+		r.releasedHanded = append(r.releasedHanded, g)
+	}
 	delete(r.held, g)
 	return nil
 }

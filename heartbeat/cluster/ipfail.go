@@ -173,7 +173,7 @@ func (n *node) giveup() {
 		return
 	}
 	n.event(EventPing, slog.LevelWarn, fmt.Sprintf("ipfail: %s sees more ping nodes (%d against our %d): going standby [%s]", n.peer, n.peerPingCount, n.pingCount, rscName(bits)))
-	n.send(askMe(rscName(bits)))
+	n.send(n.askMe(rscName(bits)))
 }
 
 // pinger pings host every keepalive until ctx ends, reporting replies.

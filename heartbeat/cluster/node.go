@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -118,7 +119,8 @@ type node struct {
 	pDT        time.Duration
 	pGen       uint64
 	pLate      uint64
-	pDirectord bool // its status messages carry fieldDirectord
+	pDirectord bool         // its status messages carry fieldDirectord
+	pAddrs     []netip.Addr // what its last standby request said it can be reached at (fieldAddrs)
 	// sbOtherSince is when the peer's current standby request came.
 	sbOtherSince time.Time
 	pLinks       []peerLink

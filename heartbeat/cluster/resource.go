@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -44,6 +45,13 @@ func (n *node) releaseJob(name string, bits int, reason string, then func()) {
 	n.queue = append(n.queue, n.groupJob(name, false, false, bits, reason, then))
 }
 
+// handoverReleaseJob is releaseJob for groups the peer has taken already (it
+// answered our standby after its make before break): Release's context
+// says so (HandoverOf).
+func (n *node) handoverReleaseJob(name string, bits int, reason string, then func()) {
+	n.queue = append(n.queue, n.groupJob(name, false, true, bits, reason, then))
+}
+
 type groupOutcome struct {
 	group string
 	err   error
@@ -76,7 +84,7 @@ func (n *node) groupsJob(name string, acquire, handover bool, pick func() []Grou
 					todo[i], todo[j] = todo[j], todo[i]
 				}
 			}
-			ho := Handover{Directord: n.pDirectord}
+			ho := Handover{Directord: n.pDirectord, PeerAddrs: n.pAddrs}
 			return func(ctx context.Context) any {
 				if handover {
 					ctx = context.WithValue(ctx, handoverKey{}, ho)
@@ -269,7 +277,7 @@ func (n *node) performAutoFailback() {
 	}
 	n.log.Info("Auto failback triggered: giving foreign resources back to " + n.peer)
 	n.standbyBits = rscForeign
-	n.send(askMe(proto.HoldForeign))
+	n.send(n.askMe(proto.HoldForeign))
 	n.needsFailback = false
 }
 
@@ -412,7 +420,10 @@ func (n *node) askForResources(m *wire.Message, fromMe bool) {
 			n.going = sbOther
 			n.sbOtherSince = now
 			n.standbyUntil = longTO
+			n.pAddrs = nil
 			if v, _ := m.Get(fieldMakeBeforeBreak); v == "1" {
+				v, _ := m.Get(fieldAddrs)
+				n.pAddrs = parseAddrs(v)
 				n.makeBeforeBreak()
 			} else {
 				n.send(proto.AskResources(rscName(n.standbyBits), "other"))
@@ -487,10 +498,48 @@ func (n *node) askForResources(m *wire.Message, fromMe bool) {
 // (and answers as always: break before make).
 const fieldMakeBeforeBreak = "dd_mbb"
 
+// fieldAddrs, beside fieldMakeBeforeBreak, lists the addresses the
+// standby node can be reached at on its LANs (Config.LocalAddrs), comma
+// separated: the node taking over passes it the segments of connections it
+// does not know yet (vip/handoff), which needs its address on the VIP's LAN.
+const fieldAddrs = "dd_addrs"
+
+// maxAddrs bounds the addresses read from fieldAddrs.
+const maxAddrs = 32
+
 // askMe is the standby request, ask_resources info=me, offering the peer a
 // make-before-break handover.
-func askMe(kind string) *wire.Message {
-	return proto.AskResources(kind, "me").Add(fieldMakeBeforeBreak, "1")
+func (n *node) askMe(kind string) *wire.Message {
+	m := proto.AskResources(kind, "me").Add(fieldMakeBeforeBreak, "1")
+	if n.cfg.LocalAddrs != nil {
+		var as []string
+		for _, a := range n.cfg.LocalAddrs() {
+			if len(as) == maxAddrs {
+				break
+			}
+			as = append(as, a.String())
+		}
+		if len(as) > 0 {
+			m.Add(fieldAddrs, strings.Join(as, ","))
+		}
+	}
+	return m
+}
+
+// parseAddrs reads fieldAddrs; what is not an address is skipped, and at
+// most maxAddrs are read.
+func parseAddrs(v string) []netip.Addr {
+	var out []netip.Addr
+	for _, f := range strings.SplitN(v, ",", maxAddrs+1) {
+		if len(out) == maxAddrs {
+			break
+		}
+		a, err := netip.ParseAddr(strings.TrimSpace(f))
+		if a = a.Unmap(); err == nil && !a.IsUnspecified() && !a.IsMulticast() {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // makeBeforeBreak acquires what the peer's standby hands us before
@@ -536,7 +585,7 @@ func (n *node) goStandby(me bool, set int) {
 		n.iHold &^= set
 		n.sendHeld(false, "standby")
 		n.log.Info(fmt.Sprintf("give up %s HA resources (standby).", rscName(act)))
-		n.releaseJob("go_standby", act, "standby", func() {
+		n.handoverReleaseJob("go_standby", act, "standby", func() {
 			n.log.Info(fmt.Sprintf("%s HA resource release completed (standby).", rscName(act)))
 			done()
 		})
@@ -582,7 +631,7 @@ func (n *node) peerTakeover(m *wire.Message) {
 		return
 	}
 	n.event(EventRequested, slog.LevelInfo, fmt.Sprintf("%s asks to take over [%s]: going standby [%s]", n.peer, h, k))
-	n.send(askMe(k))
+	n.send(n.askMe(k))
 }
 
 // inTransition says whether a resource transition is under way here or at
@@ -600,7 +649,7 @@ func (n *node) retryTakeoverAsk(now time.Time) {
 		n.takeoverAsk = ""
 	case !n.inTransition():
 		n.log.Info(fmt.Sprintf("Going standby [%s] (%s's takeover).", n.takeoverAsk, n.peer))
-		n.send(askMe(n.takeoverAsk))
+		n.send(n.askMe(n.takeoverAsk))
 		n.takeoverAsk = ""
 	case now.After(n.takeoverAskUntil):
 		n.log.Warn(fmt.Sprintf("%s's takeover [%s] dropped: the resource transition under way did not complete", n.peer, n.takeoverAsk))
@@ -793,7 +842,7 @@ func (n *node) request(r request) {
 			k = Foreign
 		}
 		n.log.Info(fmt.Sprintf("Going standby [%s].", k))
-		n.send(askMe(string(k)))
+		n.send(n.askMe(string(k)))
 		r.errc <- nil
 	case "takeover":
 		if n.pDead || !n.pHeard {

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -37,6 +38,7 @@ import (
 	"github.com/directord/directord/ipvs"
 	"github.com/directord/directord/lnoded"
 	"github.com/directord/directord/vip"
+	"github.com/directord/directord/vip/handoff"
 	"github.com/directord/directord/vip/rstguard"
 )
 
@@ -100,6 +102,9 @@ type Daemon struct {
 	transitions atomic.Uint64
 	// resetsHeldBack counts what the VIPs' reset guards dropped (metrics).
 	resetsHeldBack atomic.Uint64
+	// handoffForwarded counts the segments the VIPs' handoffs passed to
+	// the peer (metrics).
+	handoffForwarded atomic.Uint64
 
 	// reloadMu serialises reloads (SIGHUP and the socket).
 	reloadMu sync.Mutex
@@ -174,6 +179,9 @@ func New(ctx context.Context, opts Options) (*Daemon, error) {
 		// left its filter behind: nothing else would remove it.
 		if err := rstguard.Sweep(); err != nil {
 			d.log.Warn("WARN: removing stale reset guards: "+err.Error(), "err", err)
+		}
+		if err := handoff.Sweep(); err != nil {
+			d.log.Warn("WARN: removing a stale handoff: "+err.Error(), "err", err)
 		}
 	}
 	d.runner = NewRunner(groups)
@@ -287,7 +295,10 @@ func (d *Daemon) buildGroups(cfg *config.Config) ([]*Group, error) {
 			switch r.Kind {
 			case config.KindVIP:
 				v := newVIPResource(d.vips, r.VIP, cfg.Directord.GARP, d.log)
-				v.rstGuard, v.heldBack = guard, &d.resetsHeldBack
+				v.rstGuard, v.heldBack, v.forwarded = guard, &d.resetsHeldBack, &d.handoffForwarded
+				if d.ipvs != nil {
+					v.tcpPorts = d.tcpPorts
+				}
 				res = append(res, v)
 			case config.KindLnoded:
 				res = append(res, &lnodedResource{word: r.String(), path: r.Lnoded.Path, running: d.moduleRunning, sync: d.sync, log: d.log})
@@ -516,6 +527,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		return err
 	}
 	cc.Ready = d.groupReady
+	cc.LocalAddrs = d.localAddrs(d.cfg)
 	cc.Resume = d.takeResume()
 	eng, err := cluster.New(cc, d.runner)
 	if err != nil {
@@ -1217,4 +1229,41 @@ func checkedSince(states []lnoded.RealState, since time.Time) bool {
 		}
 	}
 	return true
+}
+
+// localAddrs is the engine's LocalAddrs: where the peer can reach this
+// node to forward our connections' segments in a handover (vip/handoff);
+// the VIPs of cfg move, so they are not among them.
+func (d *Daemon) localAddrs(cfg *config.Config) func() []netip.Addr {
+	vips := map[netip.Addr]bool{}
+	for _, g := range cfg.Groups {
+		for _, r := range g.Resources {
+			if r.Kind == config.KindVIP {
+				vips[r.VIP.Addr.Unmap()] = true
+			}
+		}
+	}
+	return func() []netip.Addr {
+		as, err := handoff.LocalAddrs(func(a netip.Addr) bool { return vips[a] })
+		if err != nil {
+			d.log.Warn("WARN: listing this node's addresses for the peer: "+err.Error(), "err", err)
+		}
+		return as
+	}
+}
+
+// tcpPorts lists the ports of vip's TCP virtual services in the kernel's
+// table (0 for a persistent all-ports service).
+func (d *Daemon) tcpPorts(ctx context.Context, vip netip.Addr) ([]uint16, error) {
+	tbl, err := d.ipvs.Table(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the IPVS table: %w", err)
+	}
+	var ports []uint16
+	for _, e := range tbl {
+		if e.Service.Protocol == ipvs.TCP && e.Service.FWMark == 0 && e.Service.Addr.Unmap() == vip.Unmap() {
+			ports = append(ports, e.Service.Port)
+		}
+	}
+	return ports, nil
 }

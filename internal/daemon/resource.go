@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 	"github.com/directord/directord/config"
 	"github.com/directord/directord/heartbeat/cluster"
 	"github.com/directord/directord/vip"
+	"github.com/directord/directord/vip/handoff"
 	"github.com/directord/directord/vip/rstguard"
 )
 
@@ -55,6 +57,18 @@ type vipResource struct {
 	guardT   *time.Timer
 	// heldBack, when set, counts the resets the guard dropped (metrics).
 	heldBack *atomic.Uint64
+	// For rstGuard too, in a handover between directord nodes, the new
+	// holder forwards segments of connections it does not know to the
+	// previous one, which still takes them (vip/handoff); forwarded, when
+	// set, counts them (metrics).
+	fwd       *handoff.Forwarder
+	fwdT      *time.Timer
+	rcv       *handoff.Receiver
+	rcvT      *time.Timer
+	forwarded *atomic.Uint64
+	// tcpPorts lists the ports of the VIP's TCP virtual services (nil: no
+	// IPVS, nothing to forward).
+	tcpPorts func(ctx context.Context, vip netip.Addr) ([]uint16, error)
 
 	// The announcer goroutine: its context, its cancel and its end; extra
 	// announcements (reannounce) run under the same context and are
@@ -103,6 +117,7 @@ func (r *vipResource) Start(ctx context.Context) error {
 		r.log.Info("IPaddr: Resource is running: adopted " + p.String())
 	} else {
 		r.log.Info("IPaddr: added " + p.String())
+		r.forward(ctx, p.Interface)
 	}
 	if n := count(r.v.ARPCount, vip.DefaultARPCount); n > 0 {
 		r.log.Info(fmt.Sprintf("IPaddr: Sending Gratuitous Arp for %s on %s (%d × %v)", r.v.Addr, p.Interface, n, orDefault(r.v.ARPInterval, vip.DefaultARPInterval)))
@@ -236,10 +251,111 @@ func (r *vipResource) releaseResets() {
 	r.log.Info(fmt.Sprintf("IPaddr: reset guard of %s ended: %d resets held back", r.v.Addr, n))
 }
 
+// forward starts passing the segments of connections this node does not
+// know yet to the directord peer that hands the VIP over (vip/handoff), at
+// its address on the VIP's LAN, for as long as the reset guard lasts.
+// Without such an address or nf_tables, the reset guard alone remains.
+func (r *vipResource) forward(ctx context.Context, ifname string) {
+	h, ok := cluster.HandoverOf(ctx)
+	if r.rstGuard <= 0 || !ok || !h.Directord || r.tcpPorts == nil {
+		return
+	}
+	r.endReceive() // a VIP taken back within a moment of giving it up
+	ports, err := r.tcpPorts(ctx, r.v.Addr)
+	if err != nil || len(ports) == 0 {
+		if err != nil {
+			r.log.Warn("WARN: IPaddr: not forwarding unknown segments of "+r.v.Addr.String()+" to the peer: "+err.Error(), "err", err)
+		}
+		return
+	}
+	peer, idx, ok, err := handoff.PeerOnLink(ifname, r.v.Addr, h.PeerAddrs)
+	if err != nil || !ok {
+		why := fmt.Sprintf("the peer named no address on %s's LAN (%v)", ifname, h.PeerAddrs)
+		if err != nil {
+			why = err.Error()
+		}
+		r.log.Warn("WARN: IPaddr: not forwarding unknown segments of " + r.v.Addr.String() + " to the peer: " + why + "; its connections that arrive before their sync wait for a retransmission")
+		return
+	}
+	f, err := handoff.Forward(r.v.Addr, peer, idx, ports)
+	if err != nil {
+		r.log.Warn("WARN: IPaddr: "+err.Error()+"; connections the peer hands over may wait for a retransmission until their sync arrives", "err", err)
+		return
+	}
+	r.log.Info(fmt.Sprintf("IPaddr: passing TCP segments for %s (ports %v) that IPVS does not know to %s on %s for %v (handoff): connections the peer still owns keep working", r.v.Addr, ports, peer, ifname, r.rstGuard))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.fwd = f
+	r.fwdT = time.AfterFunc(r.rstGuard, r.endForward)
+}
+
+func (r *vipResource) endForward() {
+	r.mu.Lock()
+	f, t := r.fwd, r.fwdT
+	r.fwd, r.fwdT = nil, nil
+	r.mu.Unlock()
+	if t != nil {
+		t.Stop()
+	}
+	if f == nil {
+		return
+	}
+	n, err := f.Release()
+	if err != nil {
+		r.log.Warn("WARN: IPaddr: "+err.Error(), "err", err)
+	}
+	if r.forwarded != nil {
+		r.forwarded.Add(n)
+	}
+	r.log.Info(fmt.Sprintf("IPaddr: handoff of %s ended: %d segments passed to the peer", r.v.Addr, n))
+}
+
+// receive keeps taking TCP for the VIP after it is removed, while the
+// directord peer that took it forwards the segments of our connections
+// (vip/handoff): only in a handover the peer has already made.
+func (r *vipResource) receive(ctx context.Context) {
+	h, ok := cluster.HandoverOf(ctx)
+	if r.rstGuard <= 0 || !ok || !h.Directord {
+		return
+	}
+	if has, err := r.m.Has(ctx, r.v.Addr); err != nil || !has {
+		return
+	}
+	rc, err := handoff.Receive(r.v.Addr)
+	if err != nil {
+		r.log.Warn("WARN: IPaddr: "+err.Error()+"; connections of ours the peer forwards are dropped", "err", err)
+		return
+	}
+	r.log.Info(fmt.Sprintf("IPaddr: still taking TCP for %s for %v after removing it (handoff): the peer passes our connections' segments back until their sync arrives", r.v.Addr, r.rstGuard))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rcv = rc
+	r.rcvT = time.AfterFunc(r.rstGuard, r.endReceive)
+}
+
+func (r *vipResource) endReceive() {
+	r.mu.Lock()
+	rc, t := r.rcv, r.rcvT
+	r.rcv, r.rcvT = nil, nil
+	r.mu.Unlock()
+	if t != nil {
+		t.Stop()
+	}
+	if rc == nil {
+		return
+	}
+	if err := rc.Release(); err != nil {
+		r.log.Warn("WARN: IPaddr: "+err.Error(), "err", err)
+	}
+	r.log.Info("IPaddr: handoff of " + r.v.Addr.String() + " ended: TCP for it is no longer taken here")
+}
+
 func (r *vipResource) Stop(ctx context.Context) error {
 	// The announcer must end first: it must never announce a VIP we gave up.
 	r.stopRefresh()
 	r.releaseResets()
+	r.endForward()
+	r.receive(ctx)
 	removed, err := r.m.Release(ctx, r.v)
 	if err != nil {
 		return fmt.Errorf("IPaddr %s: %w", r.v, err)
@@ -258,7 +374,7 @@ func (r *vipResource) Running(ctx context.Context) (bool, error) {
 
 // close ends the announcer goroutine without touching the address, for a
 // daemon that exits and leaves its resources in place.
-func (r *vipResource) close() { r.stopRefresh(); r.releaseResets() }
+func (r *vipResource) close() { r.stopRefresh(); r.releaseResets(); r.endForward(); r.endReceive() }
 
 func count(n, def int) int {
 	if n == 0 {

@@ -31,6 +31,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -63,8 +64,10 @@ type Forwarder struct {
 
 // Forward installs the forwarder of vip to peer, the previous director's
 // address on the LAN of interface ifindex (the VIP's interface), in the
-// calling thread's network namespace.
-func Forward(vip, peer netip.Addr, ifindex int) (*Forwarder, error) {
+// calling thread's network namespace, for the TCP ports of the VIP's
+// virtual services (0: every port, a persistent service's): a local
+// service on another port of the VIP keeps its connections here.
+func Forward(vip, peer netip.Addr, ifindex int, ports []uint16) (*Forwarder, error) {
 	vip, peer = vip.Unmap(), peer.Unmap()
 	if vip.Is4() != peer.Is4() || !vip.IsValid() || !peer.IsValid() {
 		return nil, fmt.Errorf("handoff of %s: the previous director's address %s is not of the VIP's family", vip, peer)
@@ -72,6 +75,15 @@ func Forward(vip, peer netip.Addr, ifindex int) (*Forwarder, error) {
 	if ifindex <= 0 {
 		return nil, fmt.Errorf("handoff of %s: no interface", vip)
 	}
+	if len(ports) == 0 {
+		return nil, fmt.Errorf("handoff of %s: no TCP service on it", vip)
+	}
+	if slices.Contains(ports, 0) {
+		ports = []uint16{0}
+	}
+	ports = slices.Clone(ports)
+	slices.Sort(ports)
+	ports = slices.Compact(ports)
 	c, err := conn()
 	if err != nil {
 		return nil, fmt.Errorf("handoff of %s: %w", vip, err)
@@ -94,24 +106,38 @@ func Forward(vip, peer netip.Addr, ifindex int) (*Forwarder, error) {
 	})
 	dev := make([]byte, 4)
 	binary.NativeEndian.PutUint32(dev, uint32(ifindex))
-	c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: []expr.Any{
-		// ip daddr VIP
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: daddr, Len: uint32(vip.BitLen() / 8)},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: vip.AsSlice()},
-		// meta l4proto tcp
-		&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
-		// tcp flags & syn == 0: a SYN opens a connection here, as it should.
-		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
-		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{0x02}, Xor: []byte{0}},
-		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0}},
-		&expr.Counter{},
-		// dup to PEER device IFACE; drop
-		&expr.Immediate{Register: 1, Data: peer.AsSlice()},
-		&expr.Immediate{Register: 2, Data: dev},
-		&expr.Dup{RegAddr: 1, RegDev: 2, IsRegDevSet: true},
-		&expr.Verdict{Kind: expr.VerdictDrop},
-	}})
+	for _, port := range ports {
+		var dport []expr.Any
+		if port != 0 {
+			// tcp dport PORT
+			dport = []expr.Any{
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+				&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: binary.BigEndian.AppendUint16(nil, port)},
+			}
+		}
+		exprs := []expr.Any{
+			// ip daddr VIP
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: daddr, Len: uint32(vip.BitLen() / 8)},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: vip.AsSlice()},
+			// meta l4proto tcp
+			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{unix.IPPROTO_TCP}},
+		}
+		exprs = append(exprs, dport...)
+		exprs = append(exprs,
+			// tcp flags & syn == 0: a SYN opens a connection here, as it should.
+			&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{0x02}, Xor: []byte{0}},
+			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{0}},
+			&expr.Counter{},
+			// dup to PEER device IFACE; drop
+			&expr.Immediate{Register: 1, Data: peer.AsSlice()},
+			&expr.Immediate{Register: 2, Data: dev},
+			&expr.Dup{RegAddr: 1, RegDev: 2, IsRegDevSet: true},
+			&expr.Verdict{Kind: expr.VerdictDrop},
+		)
+		c.AddRule(&nftables.Rule{Table: t, Chain: ch, Exprs: exprs})
+	}
 	if err := c.Flush(); err != nil {
 		return nil, fmt.Errorf("handoff of %s: adding the nftables rule (nf_tables, nft_dup_ipv4/6): %w", vip, err)
 	}
@@ -304,4 +330,70 @@ func Sweep() error {
 
 func prefixNet(p netip.Prefix) *net.IPNet {
 	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// PeerOnLink picks, from the addresses the previous director said it has,
+// the one on the LAN of interface ifname (in a subnet of one of its
+// addresses of vip's family, vip itself excluded), and returns it with the
+// interface's index. ok is false when none is: the peer cannot be reached
+// there without a router, and the handover goes on without forwarding.
+func PeerOnLink(ifname string, vip netip.Addr, peer []netip.Addr) (addr netip.Addr, ifindex int, ok bool, err error) {
+	vip = vip.Unmap()
+	l, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return netip.Addr{}, 0, false, fmt.Errorf("handoff of %s: %w", vip, err)
+	}
+	fam := netlink.FAMILY_V4
+	if vip.Is6() {
+		fam = netlink.FAMILY_V6
+	}
+	as, err := netlink.AddrList(l, fam)
+	if err != nil {
+		return netip.Addr{}, 0, false, fmt.Errorf("handoff of %s: addresses of %s: %w", vip, ifname, err)
+	}
+	for _, a := range as {
+		ip, okIP := netip.AddrFromSlice(a.IP)
+		ones, _ := a.Mask.Size()
+		if !okIP || ip.Unmap() == vip || ones == 0 {
+			continue
+		}
+		subnet := netip.PrefixFrom(ip.Unmap(), ones).Masked()
+		if subnet.IsSingleIP() {
+			continue
+		}
+		for _, p := range peer {
+			if p = p.Unmap(); p != vip && p.Is4() == vip.Is4() && subnet.Contains(p) && !p.IsLinkLocalUnicast() {
+				return p, l.Attrs().Index, true, nil
+			}
+		}
+	}
+	return netip.Addr{}, 0, false, nil
+}
+
+// LocalAddrs lists the addresses a peer can reach this node at for
+// forwarding: the global unicast addresses of every interface that is up,
+// except loopback and those skip says no to (the VIPs, which move).
+func LocalAddrs(skip func(netip.Addr) bool) ([]netip.Addr, error) {
+	links, err := netlink.LinkList()
+	if err != nil {
+		return nil, fmt.Errorf("listing interfaces: %w", err)
+	}
+	var out []netip.Addr
+	for _, l := range links {
+		a := l.Attrs()
+		if a.Flags&net.FlagUp == 0 || a.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		as, err := netlink.AddrList(l, netlink.FAMILY_ALL)
+		if err != nil {
+			return nil, fmt.Errorf("addresses of %s: %w", a.Name, err)
+		}
+		for _, x := range as {
+			ip, ok := netip.AddrFromSlice(x.IP)
+			if ip = ip.Unmap(); ok && ip.IsGlobalUnicast() && (skip == nil || !skip(ip)) {
+				out = append(out, ip)
+			}
+		}
+	}
+	return out, nil
 }

@@ -133,9 +133,27 @@ func TestHandoff(t *testing.T) {
 			must(t, d1.Do(func() error {
 				return netlink.AddrDel(mustLink(t, "eth0"), &netlink.Addr{IPNet: prefixNet(host)})
 			}))
+			// What d1 says of itself (the standby request's dd_addrs), d2
+			// reads for the address on the VIP's LAN.
+			var d1addrs []netip.Addr
+			must(t, d1.Do(func() (err error) {
+				d1addrs, err = LocalAddrs(func(a netip.Addr) bool { return a == vip })
+				return err
+			}))
+			if fmt.Sprint(d1addrs) != "["+f.d1+"]" {
+				t.Errorf("d1's LocalAddrs (VIP skipped) = %v, want [%s]", d1addrs, f.d1)
+			}
+			offer := append([]netip.Addr{vip, netip.MustParseAddr("203.0.113.5"), netip.MustParseAddr("2001:db8:ff::5")}, d1addrs...)
 			var fwd *Forwarder
-			must(t, d2.Do(func() (err error) {
-				fwd, err = Forward(vip, netip.MustParseAddr(f.d1), mustLink(t, "eth0").Attrs().Index)
+			must(t, d2.Do(func() error {
+				peer, idx, ok, err := PeerOnLink("eth0", vip, offer)
+				if err != nil {
+					return err
+				}
+				if !ok || peer.String() != f.d1 {
+					return fmt.Errorf("PeerOnLink(%v) = %v, %v; want %s", offer, peer, ok, f.d1)
+				}
+				fwd, err = Forward(vip, peer, idx, []uint16{80})
 				return err
 			}))
 			defer d2.Do(func() error { _, err := fwd.Release(); return err })
@@ -151,6 +169,19 @@ func TestHandoff(t *testing.T) {
 			must(t, d2.Do(func() (err error) { n, err = fwd.Forwarded(); return err }))
 			if n == 0 {
 				t.Fatal("the echo worked but d2 forwarded nothing: the test did not send the segment through d2")
+			}
+			// A local service on another port of the VIP is d2's own: not
+			// forwarded.
+			lln, err := d2.Listen("tcp", netip.AddrPortFrom(vip, 22).String())
+			must(t, err)
+			t.Cleanup(netns.Serve(lln, netns.Echo))
+			lctx, lcancel := context.WithTimeout(ctx(t), 5*time.Second)
+			local, err := cl.Dial(lctx, "tcp", netip.AddrPortFrom(vip, 22).String())
+			lcancel()
+			must(t, err)
+			t.Cleanup(func() { local.Close() })
+			if err := echo(local, "d2's local service"); err != nil {
+				t.Errorf("a local service on port 22 of the VIP during the handoff: %v", err)
 			}
 			fresh := dial()
 			if err := echo(fresh, "d2's own"); err != nil {
@@ -195,7 +226,7 @@ func TestSweep(t *testing.T) {
 			if netip.MustParseAddr(v).Is6() {
 				peer = "2001:db8::2"
 			}
-			if _, err := Forward(netip.MustParseAddr(v), netip.MustParseAddr(peer), idx); err != nil {
+			if _, err := Forward(netip.MustParseAddr(v), netip.MustParseAddr(peer), idx, []uint16{80, 443}); err != nil {
 				return err
 			}
 			if _, err := Receive(netip.MustParseAddr(v)); err != nil {
