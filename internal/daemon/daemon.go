@@ -105,6 +105,9 @@ type Daemon struct {
 	// handoffForwarded counts the segments the VIPs' handoffs passed to
 	// the peer (metrics).
 	handoffForwarded atomic.Uint64
+	// handoffs counts the handoffs (forwarders) this node set up as the
+	// VIP's new holder (metrics).
+	handoffs atomic.Uint64
 
 	// reloadMu serialises reloads (SIGHUP and the socket).
 	reloadMu sync.Mutex
@@ -297,7 +300,7 @@ func (d *Daemon) buildGroups(cfg *config.Config) ([]*Group, error) {
 				v := newVIPResource(d.vips, r.VIP, cfg.Directord.GARP, d.log)
 				v.rstGuard, v.heldBack, v.forwarded = guard, &d.resetsHeldBack, &d.handoffForwarded
 				if d.ipvs != nil {
-					v.tcpPorts = d.tcpPorts
+					v.tcpPorts, v.handoffs = d.tcpPorts, &d.handoffs
 				}
 				res = append(res, v)
 			case config.KindLnoded:

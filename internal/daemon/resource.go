@@ -66,6 +66,8 @@ type vipResource struct {
 	rcv       *handoff.Receiver
 	rcvT      *time.Timer
 	forwarded *atomic.Uint64
+	// handoffs, when set, counts the forwarders installed (metrics).
+	handoffs *atomic.Uint64
 	// tcpPorts lists the ports of the VIP's TCP virtual services (nil: no
 	// IPVS, nothing to forward).
 	tcpPorts func(ctx context.Context, vip netip.Addr) ([]uint16, error)
@@ -283,6 +285,9 @@ func (r *vipResource) forward(ctx context.Context, ifname string) {
 		return
 	}
 	r.log.Info(fmt.Sprintf("IPaddr: passing TCP segments for %s (ports %v) that IPVS does not know to %s on %s for %v (handoff): connections the peer still owns keep working", r.v.Addr, ports, peer, ifname, r.rstGuard))
+	if r.handoffs != nil {
+		r.handoffs.Add(1)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.fwd = f

@@ -108,6 +108,12 @@ type Summary struct {
 	// host) froze. A freeze near the deadtime is a death to heartbeat, so a
 	// run with one measures the host, not directord.
 	MaxStallMS float64 `json:"max_stall_ms"`
+	// In a graceful handover (standby): HandoffForwarded is how many TCP
+	// segments node2 passed back to node1 because its IPVS did not know
+	// their connection yet (vip/handoff), ResetsHeldBack how many of its
+	// own resets from the VIP it dropped (vip/rstguard).
+	HandoffForwarded *float64 `json:"handoff_forwarded,omitempty"`
+	ResetsHeldBack   *float64 `json:"resets_held_back,omitempty"`
 }
 
 // VIPSpell is a time during which the same directors held the VIP: On is

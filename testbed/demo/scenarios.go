@@ -333,12 +333,21 @@ func standby(ctx context.Context, r *run) error {
 	_, gone := waitFor(ctx, time.Now(), 5*time.Second, func() bool { return !n1.hasVIP() })
 	r.check(gone, "node1 released the VIP", "VIP on node1 %v, node2 %v", n1.hasVIP(), n2.hasVIP())
 	// The connection handover is what keeps the young connections; the
-	// reset guard what covers those whose handover came late.
+	// handoff (node2 forwarding what it does not know yet to node1) what
+	// covers those whose handover came late.
 	handed, herr := n1.metric(ctx, "directord_connections_handed_over_total")
-	held, _ := n2.metric(ctx, "directord_reset_guard_dropped_total")
-	r.check(herr == nil && handed > 0, "node1 handed its connections over to node2", "%.0f connections (%v); node2's reset guard held back %.0f resets", handed, herr, held)
+	r.check(herr == nil && handed > 0, "node1 handed its connections over to node2", "%.0f connections (%v)", handed, herr)
+	handoffs, ferr := n2.metric(ctx, "directord_handoffs_total")
+	r.check(ferr == nil && handoffs > 0, "node2 forwarded connections it did not know yet to node1 during the move (handoff)", "%.0f handoffs (%v)", handoffs, ferr)
 	if err := ctxsleep.Sleep(ctx, r.b.o.Hold); err != nil {
 		return err
+	}
+	// Both end with the 2 s guard: read after the hold.
+	if fw, err := n2.metric(ctx, "directord_handoff_forwarded_total"); err == nil {
+		r.sum.HandoffForwarded = &fw
+	}
+	if held, err := n2.metric(ctx, "directord_reset_guard_dropped_total"); err == nil {
+		r.sum.ResetsHeldBack = &held
 	}
 	r.connectionChecks()
 	lost := 0

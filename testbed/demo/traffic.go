@@ -32,6 +32,20 @@ const (
 	stallLimit = 10 * time.Second
 )
 
+// longGap is the gap target of a graceful handover: every gap over it is
+// listed with its time (Stream.LongGaps), so that a gap at the move can be
+// told from the emulated guest's own pauses at other times.
+const (
+	longGap     = 50 * time.Millisecond
+	maxLongGaps = 100
+)
+
+// gap is a time without an answer, by when it ended.
+type gap struct {
+	end time.Time
+	d   time.Duration
+}
+
 // failure is one lost request: when it was sent, when it was given up.
 type failure struct {
 	start, end time.Time
@@ -46,6 +60,7 @@ type stream struct {
 	lastOK   time.Time
 	longest  time.Duration
 	gapEnd   time.Time // when the longest gap ended
+	long     []gap     // gaps over longGap, at most maxLongGaps
 	by       map[string]int
 }
 
@@ -59,8 +74,12 @@ func (s *stream) record(start time.Time, who string, err error) {
 		return
 	}
 	if !s.lastOK.IsZero() {
-		if g := now.Sub(s.lastOK); g > s.longest {
+		g := now.Sub(s.lastOK)
+		if g > s.longest {
 			s.longest, s.gapEnd = g, now
+		}
+		if g > longGap && len(s.long) < maxLongGaps {
+			s.long = append(s.long, gap{now, g})
 		}
 	}
 	s.lastOK = now
@@ -77,6 +96,9 @@ type Stream struct {
 	Sent         int     `json:"sent"`
 	Lost         int     `json:"lost"`
 	LongestGapMS float64 `json:"longest_gap_ms"`
+	// LongGaps lists the gaps over 50 ms (at most 100): when each ended,
+	// in ms from the start of the traffic, and how long it was.
+	LongGaps []Gap `json:"long_gaps,omitempty"`
 	// LostOutsideWindow counts lost requests that were neither sent nor
 	// given up during the disruption the scenario causes (from the event
 	// to the service settling again).
@@ -86,6 +108,12 @@ type Stream struct {
 	// Lost lists each lost request: sent and given up, in ms from the
 	// start of the traffic, and why.
 	LostRequests []LostRequest `json:"lost_requests,omitempty"`
+}
+
+// Gap is one time a stream went without an answer.
+type Gap struct {
+	EndMS float64 `json:"end_ms"`
+	MS    float64 `json:"ms"`
 }
 
 // LostRequest is one request that got no answer.
@@ -101,6 +129,9 @@ func (s *stream) summary(t0 time.Time, windows []span) Stream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := Stream{Sent: s.sent, Lost: len(s.failures), LongestGapMS: ms(s.longest), AnsweredBy: s.by}
+	for _, g := range s.long {
+		out.LongGaps = append(out.LongGaps, Gap{ms(g.end.Sub(t0)), ms(g.d)})
+	}
 	for _, f := range s.failures {
 		// An outage still on when the traffic stopped: no answer ends it.
 		if f.end.After(s.lastOK) && !s.lastOK.IsZero() {
