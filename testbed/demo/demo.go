@@ -76,6 +76,12 @@ type Summary struct {
 	// sends its next request as soon as the last is answered plus its
 	// interval (10 ms HTTP, 20 ms DNS).
 	LongestGapMS float64 `json:"longest_gap_ms"`
+	// WindowGapMS is the longest such gap that overlapped the scenario's
+	// disruption (from its event to the service settling, plus 1 s); 0
+	// for a scenario without one. An emulated guest pauses now and then
+	// whatever the scenario (its floor: hb-link-cut, reload), so the
+	// longest gap of a run need not be the scenario's.
+	WindowGapMS float64 `json:"window_gap_ms"`
 	// RequestsSent and RequestsLost add HTTP and DNS (UDP and TCP) up.
 	RequestsSent int `json:"requests_sent"`
 	RequestsLost int `json:"requests_lost"`
@@ -178,6 +184,9 @@ type run struct {
 	mu     sync.Mutex
 	// timeline is who held the VIP, appended by watchVIP (under mu).
 	timeline []vipSpell
+	// afterTraffic are checks to make once the traffic has stopped: reading
+	// a daemon's metrics costs emulated CPU the traffic would feel.
+	afterTraffic []func(context.Context)
 }
 
 type span struct{ from, to time.Time }
@@ -326,6 +335,9 @@ func Run(ctx context.Context, scenario string, o Options) (sum Summary, err erro
 	tr.stop()
 	end := time.Now()
 	sum.TrafficMS = ms(end.Sub(r.t0))
+	for _, f := range r.afterTraffic {
+		f(ctx)
+	}
 	r.finish()
 	r.checkOwnership(end)
 	r.lostConnEntries(ctx)
@@ -359,6 +371,7 @@ func (r *run) finish() {
 		s.RequestsLost += st.Lost
 		s.RequestsLostOutsideWindow += st.LostOutsideWindow
 		s.LongestGapMS = max(s.LongestGapMS, st.LongestGapMS)
+		s.WindowGapMS = max(s.WindowGapMS, st.WindowGapMS)
 	}
 	s.ConnectionsHeld = len(tr.conns)
 	for i, hc := range tr.conns {

@@ -38,6 +38,7 @@ const (
 const (
 	longGap     = 50 * time.Millisecond
 	maxLongGaps = 100
+	maxGaps     = 100_000
 )
 
 // gap is a time without an answer, by when it ended.
@@ -60,7 +61,7 @@ type stream struct {
 	lastOK   time.Time
 	longest  time.Duration
 	gapEnd   time.Time // when the longest gap ended
-	long     []gap     // gaps over longGap, at most maxLongGaps
+	gaps     []gap     // every gap between answers, at most maxGaps
 	by       map[string]int
 }
 
@@ -78,8 +79,8 @@ func (s *stream) record(start time.Time, who string, err error) {
 		if g > s.longest {
 			s.longest, s.gapEnd = g, now
 		}
-		if g > longGap && len(s.long) < maxLongGaps {
-			s.long = append(s.long, gap{now, g})
+		if len(s.gaps) < maxGaps {
+			s.gaps = append(s.gaps, gap{now, g})
 		}
 	}
 	s.lastOK = now
@@ -99,6 +100,9 @@ type Stream struct {
 	// LongGaps lists the gaps over 50 ms (at most 100): when each ended,
 	// in ms from the start of the traffic, and how long it was.
 	LongGaps []Gap `json:"long_gaps,omitempty"`
+	// WindowGapMS is the longest gap that overlapped the scenario's
+	// disruption (from its event to the service settling, plus 1 s).
+	WindowGapMS float64 `json:"window_gap_ms"`
 	// LostOutsideWindow counts lost requests that were neither sent nor
 	// given up during the disruption the scenario causes (from the event
 	// to the service settling again).
@@ -129,8 +133,15 @@ func (s *stream) summary(t0 time.Time, windows []span) Stream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := Stream{Sent: s.sent, Lost: len(s.failures), LongestGapMS: ms(s.longest), AnsweredBy: s.by}
-	for _, g := range s.long {
-		out.LongGaps = append(out.LongGaps, Gap{ms(g.end.Sub(t0)), ms(g.d)})
+	for _, g := range s.gaps {
+		if g.d > longGap && len(out.LongGaps) < maxLongGaps {
+			out.LongGaps = append(out.LongGaps, Gap{ms(g.end.Sub(t0)), ms(g.d)})
+		}
+		for _, w := range windows {
+			if !g.end.Before(w.from) && (w.to.IsZero() || !g.end.Add(-g.d).After(w.to)) {
+				out.WindowGapMS = max(out.WindowGapMS, ms(g.d))
+			}
+		}
 	}
 	for _, f := range s.failures {
 		// An outage still on when the traffic stopped: no answer ends it.
