@@ -108,6 +108,9 @@ type Daemon struct {
 	// handoffs counts the handoffs (forwarders) this node set up as the
 	// VIP's new holder (metrics).
 	handoffs atomic.Uint64
+	// handoffReceives counts the handoffs in which this node, letting the
+	// VIP go, kept taking TCP for it (metrics).
+	handoffReceives atomic.Uint64
 
 	// reloadMu serialises reloads (SIGHUP and the socket).
 	reloadMu sync.Mutex
@@ -300,7 +303,7 @@ func (d *Daemon) buildGroups(cfg *config.Config) ([]*Group, error) {
 				v := newVIPResource(d.vips, r.VIP, cfg.Directord.GARP, d.log)
 				v.rstGuard, v.heldBack, v.forwarded = guard, &d.resetsHeldBack, &d.handoffForwarded
 				if d.ipvs != nil {
-					v.tcpPorts, v.handoffs = d.tcpPorts, &d.handoffs
+					v.tcpPorts, v.handoffs, v.receives = d.tcpPorts, &d.handoffs, &d.handoffReceives
 				}
 				res = append(res, v)
 			case config.KindLnoded:

@@ -45,6 +45,7 @@ var (
 	descSync         = prometheus.NewDesc("directord_ipvs_sync_master", "Whether this node's IPVS sync daemon is the master.", nil, nil)
 	descHandedOver   = prometheus.NewDesc("directord_connections_handed_over_total", "Connections this node sent to the peer's backup sync daemon as it let groups go (graceful handovers).", nil, nil)
 	descHandoffs     = prometheus.NewDesc("directord_handoffs_total", "Graceful handovers from a directord peer in which this node, taking a VIP over, forwarded the segments of connections it did not know yet to the peer (vip/handoff).", nil, nil)
+	descReceives     = prometheus.NewDesc("directord_handoff_receives_total", "Graceful handovers to a directord peer in which this node, letting a VIP go, kept taking TCP for it for 2 s so that the segments the peer forwards still reach its IPVS (vip/handoff).", nil, nil)
 	descForwarded    = prometheus.NewDesc("directord_handoff_forwarded_total", "TCP segments for a VIP this node passed back to the directord peer that just handed it over, because IPVS here did not know their connection yet (vip/handoff).", nil, nil)
 	descResetsHeld   = prometheus.NewDesc("directord_reset_guard_dropped_total", "TCP resets from a VIP this node held back just after a directord peer handed it over (each a connection whose handover had not arrived yet).", nil, nil)
 	descSvcConns     = prometheus.NewDesc("directord_ipvs_service_connections_total", "Connections scheduled by the virtual service.", []string{"service"}, nil)
@@ -126,7 +127,7 @@ func opKind(k ipvs.OpKind) string {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descNodeState, descHolding, descTransitions, descPeer, descPeerLate, descPeerSilence,
-		descLink, descPing, descReal, descRealCheck, descRealLatency, descRealFails, descRealLastFail, descSync, descHandedOver, descResetsHeld, descForwarded, descHandoffs, descSvcConns, descSvcInBytes, descSvcOutBytes,
+		descLink, descPing, descReal, descRealCheck, descRealLatency, descRealFails, descRealLastFail, descSync, descHandedOver, descResetsHeld, descForwarded, descHandoffs, descReceives, descSvcConns, descSvcInBytes, descSvcOutBytes,
 		descDstActive, descDstInact, descDstWeight, descDstConns} {
 		ch <- d
 	}
@@ -166,6 +167,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(descResetsHeld, float64(m.d.resetsHeldBack.Load()))
 	counter(descForwarded, float64(m.d.handoffForwarded.Load()))
 	counter(descHandoffs, float64(m.d.handoffs.Load()))
+	counter(descReceives, float64(m.d.handoffReceives.Load()))
 	m.d.mu.Lock()
 	eng := m.d.engine
 	m.d.mu.Unlock()

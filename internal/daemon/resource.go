@@ -66,8 +66,9 @@ type vipResource struct {
 	rcv       *handoff.Receiver
 	rcvT      *time.Timer
 	forwarded *atomic.Uint64
-	// handoffs, when set, counts the forwarders installed (metrics).
-	handoffs *atomic.Uint64
+	// handoffs and receives, when set, count the forwarders and receivers
+	// installed (metrics).
+	handoffs, receives *atomic.Uint64
 	// tcpPorts lists the ports of the VIP's TCP virtual services (nil: no
 	// IPVS, nothing to forward).
 	tcpPorts func(ctx context.Context, vip netip.Addr) ([]uint16, error)
@@ -332,6 +333,9 @@ func (r *vipResource) receive(ctx context.Context) {
 		return
 	}
 	r.log.Info(fmt.Sprintf("IPaddr: still taking TCP for %s for %v after removing it (handoff): the peer passes our connections' segments back until their sync arrives", r.v.Addr, r.rstGuard))
+	if r.receives != nil {
+		r.receives.Add(1)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.rcv = rc

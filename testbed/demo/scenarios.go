@@ -347,6 +347,8 @@ func standby(ctx context.Context, r *run) error {
 		r.check(herr == nil && handed > 0, "node1 handed its connections over to node2", "%.0f connections (%v)", handed, herr)
 		handoffs, ferr := n2.metric(ctx, "directord_handoffs_total")
 		r.check(ferr == nil && handoffs > 0, "node2 forwarded connections it did not know yet to node1 during the move (handoff)", "%.0f handoffs (%v)", handoffs, ferr)
+		recv, rerr := n1.metric(ctx, "directord_handoff_receives_total")
+		r.check(rerr == nil && recv > 0, "node1 kept taking TCP for the VIP after releasing it, for what node2 forwards (handoff)", "%.0f (%v)", recv, rerr)
 		if fw, err := n2.metric(ctx, "directord_handoff_forwarded_total"); err == nil {
 			r.sum.HandoffForwarded = &fw
 		}
