@@ -234,13 +234,7 @@ func (r *vipResource) holdResets(ctx context.Context) {
 }
 
 func (r *vipResource) releaseResets() {
-	r.mu.Lock()
-	g, t := r.guard, r.guardT
-	r.guard, r.guardT = nil, nil
-	r.mu.Unlock()
-	if t != nil {
-		t.Stop()
-	}
+	g := take(&r.mu, &r.guard, &r.guardT)
 	if g == nil {
 		return
 	}
@@ -296,13 +290,7 @@ func (r *vipResource) forward(ctx context.Context, ifname string) {
 }
 
 func (r *vipResource) endForward() {
-	r.mu.Lock()
-	f, t := r.fwd, r.fwdT
-	r.fwd, r.fwdT = nil, nil
-	r.mu.Unlock()
-	if t != nil {
-		t.Stop()
-	}
+	f := take(&r.mu, &r.fwd, &r.fwdT)
 	if f == nil {
 		return
 	}
@@ -343,13 +331,7 @@ func (r *vipResource) receive(ctx context.Context) {
 }
 
 func (r *vipResource) endReceive() {
-	r.mu.Lock()
-	rc, t := r.rcv, r.rcvT
-	r.rcv, r.rcvT = nil, nil
-	r.mu.Unlock()
-	if t != nil {
-		t.Stop()
-	}
+	rc := take(&r.mu, &r.rcv, &r.rcvT)
 	if rc == nil {
 		return
 	}
@@ -357,6 +339,19 @@ func (r *vipResource) endReceive() {
 		r.log.Warn("WARN: IPaddr: "+err.Error(), "err", err)
 	}
 	r.log.Info("IPaddr: handoff of " + r.v.Addr.String() + " ended: TCP for it is no longer taken here")
+}
+
+// take empties a held handle (a guard, forwarder or receiver) and stops its
+// end timer, under mu, and returns the handle: whoever takes it releases it.
+func take[T any](mu *sync.Mutex, h **T, end **time.Timer) *T {
+	mu.Lock()
+	v, t := *h, *end
+	*h, *end = nil, nil
+	mu.Unlock()
+	if t != nil {
+		t.Stop()
+	}
+	return v
 }
 
 func (r *vipResource) Stop(ctx context.Context) error {
