@@ -24,6 +24,6 @@ mkdir -p bin
 go build -o bin/directord ./cmd/directord
 if [ ! -e /proc/net/ip_vs ] && ! modprobe -q ip_vs 2>/dev/null; then
   echo "demo.sh: this kernel has no IPVS: preparing the VM kernel (first run downloads it)" >&2
-  go run ./testbed/vm/cmd/vmprep
+  go run ./testbed/vm/cmd/vmprep >&2  # stdout is the demo's (one JSON object with --json)
 fi
 exec bin/directord testbed "$@"

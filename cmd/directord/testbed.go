@@ -203,6 +203,7 @@ func writeTestbedSummary(w io.Writer, s demo.Summary) {
 	fmt.Fprintf(w, "  VIP held by nobody     %.0f ms at most; by both %.0f ms at most\n", s.VIPAbsentMS, s.VIPBothMS)
 	fmt.Fprintf(w, "  longest gap            %.0f ms (longest time a request stream went unanswered)\n", s.LongestGapMS)
 	fmt.Fprintf(w, "  gap in the disruption  %.0f ms (the longest of those from the event to the service settling, plus 1 s)\n", s.WindowGapMS)
+	fmt.Fprintf(w, "  gap outside it         %.0f ms (the longest at other times: this machine's own noise)\n", s.QuietGapMS)
 	fmt.Fprintf(w, "  requests lost          %d of %d (%d outside the disruption)\n", s.RequestsLost, s.RequestsSent, s.RequestsLostOutsideWindow)
 	if s.HandoffForwarded != nil && s.ResetsHeldBack != nil {
 		fmt.Fprintf(w, "  handoff                %.0f segments passed back to node1, %.0f resets held back\n", *s.HandoffForwarded, *s.ResetsHeldBack)

@@ -82,6 +82,10 @@ type Summary struct {
 	// whatever the scenario (its floor: hb-link-cut, reload), so the
 	// longest gap of a run need not be the scenario's.
 	WindowGapMS float64 `json:"window_gap_ms"`
+	// QuietGapMS is the longest gap that overlapped no disruption: the
+	// machine's own noise, which WindowGapMS cannot be told apart from
+	// when it is no longer.
+	QuietGapMS float64 `json:"quiet_gap_ms"`
 	// RequestsSent and RequestsLost add HTTP and DNS (UDP and TCP) up.
 	RequestsSent int `json:"requests_sent"`
 	RequestsLost int `json:"requests_lost"`
@@ -372,6 +376,7 @@ func (r *run) finish() {
 		s.RequestsLostOutsideWindow += st.LostOutsideWindow
 		s.LongestGapMS = max(s.LongestGapMS, st.LongestGapMS)
 		s.WindowGapMS = max(s.WindowGapMS, st.WindowGapMS)
+		s.QuietGapMS = max(s.QuietGapMS, st.QuietGapMS)
 	}
 	s.ConnectionsHeld = len(tr.conns)
 	for i, hc := range tr.conns {

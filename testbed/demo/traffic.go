@@ -103,6 +103,9 @@ type Stream struct {
 	// WindowGapMS is the longest gap that overlapped the scenario's
 	// disruption (from its event to the service settling, plus 1 s).
 	WindowGapMS float64 `json:"window_gap_ms"`
+	// QuietGapMS is the longest gap that overlapped no disruption: what
+	// the machine itself does to the stream, to hold WindowGapMS against.
+	QuietGapMS float64 `json:"quiet_gap_ms"`
 	// LostOutsideWindow counts lost requests that were neither sent nor
 	// given up during the disruption the scenario causes (from the event
 	// to the service settling again).
@@ -137,10 +140,10 @@ func (s *stream) summary(t0 time.Time, windows []span) Stream {
 		if g.d > longGap && len(out.LongGaps) < maxLongGaps {
 			out.LongGaps = append(out.LongGaps, Gap{ms(g.end.Sub(t0)), ms(g.d)})
 		}
-		for _, w := range windows {
-			if !g.end.Before(w.from) && (w.to.IsZero() || !g.end.Add(-g.d).After(w.to)) {
-				out.WindowGapMS = max(out.WindowGapMS, ms(g.d))
-			}
+		if (failure{start: g.end.Add(-g.d), end: g.end}).during(windows) {
+			out.WindowGapMS = max(out.WindowGapMS, ms(g.d))
+		} else {
+			out.QuietGapMS = max(out.QuietGapMS, ms(g.d))
 		}
 	}
 	for _, f := range s.failures {
@@ -159,7 +162,7 @@ func (s *stream) summary(t0 time.Time, windows []span) Stream {
 	return out
 }
 
-// during says whether the request was in flight during one of windows.
+// during says whether the request (or gap) was in flight during one of windows.
 func (f failure) during(windows []span) bool {
 	for _, w := range windows {
 		if !f.end.Before(w.from) && (w.to.IsZero() || !f.start.After(w.to)) {
