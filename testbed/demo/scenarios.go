@@ -125,13 +125,13 @@ func (r *run) lossOutsideWindow() {
 }
 
 // ownership is what a scenario expects of who holds the VIP over the whole
-// run, both directors sampled together every 2 ms.
+// run, from both directors' address notifications.
 type ownership struct {
 	says string
 	// want matches the spells, as "node1 nobody node2" (node1, node2,
-	// both, nobody). Sampling reads one node then the other, so a handover
-	// may show a spurious brief "nobody" or "both": patterns allow those
-	// between owners where the design does not forbid them.
+	// both, nobody). The two nodes' notifications are read as they come,
+	// so a handover may show a spurious brief "nobody" or "both": patterns
+	// allow those between owners where the design does not forbid them.
 	want *regexp.Regexp
 	// maxAbsent and maxBoth bound any spell of nobody and of both (0: no
 	// bound). Generous: they catch a VIP lost or doubled for good, not a
@@ -354,6 +354,12 @@ func standby(ctx context.Context, r *run) error {
 		}
 		if held, err := n2.metric(ctx, "directord_reset_guard_dropped_total"); err == nil {
 			r.sum.ResetsHeldBack = &held
+		}
+		// What the handovers cost node1 (the first delays the move).
+		for _, line := range strings.Split(n1.tail(200), "\n") {
+			if _, msg, ok := strings.Cut(line, "IPVS sync: handed "); ok {
+				r.b.step("node1 handed %s", strings.TrimSuffix(msg, `"`))
+			}
 		}
 	})
 	if err := ctxsleep.Sleep(ctx, r.b.o.Hold); err != nil {

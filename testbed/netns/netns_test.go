@@ -368,3 +368,63 @@ func TestHasAddr(t *testing.T) {
 }
 
 func must2[T any](v T, _ error) T { return v }
+
+func TestWatchAddr(t *testing.T) {
+	topo := ForTest(t)
+	h, err := topo.Host("h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := topo.Host("o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dev := range []string{"d0", "d1"} {
+		if err := topo.Cable(h, dev, o, dev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vip := netip.MustParsePrefix("192.0.2.9/32")
+	// Another address on the same interface and the same one elsewhere
+	// must not count.
+	done := make(chan struct{})
+	defer close(done)
+	changes, err := h.WatchAddr("d0", vip.Addr(), done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := func(want bool) {
+		t.Helper()
+		select {
+		case c := <-changes:
+			if c.Present != want {
+				t.Fatalf("change %+v, want present %v", c, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no change in 5 s, want present %v", want)
+		}
+	}
+	next(false) // the state when it started
+	for _, p := range []struct{ dev, addr string }{{"d1", "192.0.2.9/32"}, {"d0", "192.0.2.10/32"}} {
+		if err := h.AddAddr(p.dev, netip.MustParsePrefix(p.addr)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.AddAddr("d0", vip); err != nil {
+		t.Fatal(err)
+	}
+	next(true)
+	l, err := h.Netlink().LinkByName("d0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Netlink().AddrDel(l, &netlink.Addr{IPNet: &net.IPNet{IP: vip.Addr().AsSlice(), Mask: net.CIDRMask(32, 32)}}); err != nil {
+		t.Fatal(err)
+	}
+	next(false)
+	select {
+	case c := <-changes:
+		t.Errorf("a change nobody made: %+v", c)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
