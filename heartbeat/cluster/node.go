@@ -340,8 +340,10 @@ func (n *node) loop(ctx context.Context, in <-chan inbound, spawn func(func()), 
 	results := make(chan jobResult, 1)
 	n.log.Info("heartbeat engine starting", "node", n.self, "peer", n.peer, "generation", n.gen,
 		"keepalive", n.t.Keepalive, "deadtime", n.t.DeadTime, "initdead", n.t.InitDead, "auto_failback", n.cfg.AutoFailback.String())
-	n.sendStatus()
+	// The first snapshot before the first packet: whoever hears us can
+	// already read our generation in State.
 	n.publish()
+	n.sendStatus()
 	timer := n.e.clk.After(n.tick())
 	for {
 		n.startJob(ctx, spawn, results)
