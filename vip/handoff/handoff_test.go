@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,8 +35,10 @@ func ctx(t testing.TB) context.Context {
 }
 
 // echo writes a line on c and reads it back.
-func echo(c net.Conn, line string) error {
-	c.SetDeadline(time.Now().Add(3 * time.Second))
+func echo(c net.Conn, line string) error { return echoWithin(c, line, 3*time.Second) }
+
+func echoWithin(c net.Conn, line string, d time.Duration) error {
+	c.SetDeadline(time.Now().Add(d))
 	if _, err := io.WriteString(c, line+"\n"); err != nil {
 		return err
 	}
@@ -162,7 +166,24 @@ func TestHandoff(t *testing.T) {
 				return netlink.NeighSet(&netlink.Neigh{LinkIndex: mustLink(t, "eth0").Attrs().Index, IP: vip.AsSlice(), HardwareAddr: d2mac, State: netlink.NUD_REACHABLE})
 			}))
 
-			if err := echo(old, "through d2 and d1"); err != nil {
+			// The first segment after the move may be lost (d2's IPv6
+			// local route for the new address is installed by a work
+			// queue, after AddAddr returns): the client's retransmission
+			// must then get through, hence the longer deadline.
+			if err := echoWithin(old, "through d2 and d1", 10*time.Second); err != nil {
+				var n uint64
+				d2.Do(func() (err error) { n, err = fwd.Forwarded(); return err })
+				t.Logf("d2 forwarded %d segments to d1", n)
+				for _, h := range []*netns.Host{cl, d1, d2, rs} {
+					for _, args := range [][]string{{"-6", "neigh"}, {"neigh"}, {"rule"}, {"-6", "rule"}, {"-6", "route", "show", "table", "all"}, {"route", "show", "table", "all"}} {
+						out, err := h.CombinedOutput(exec.Command("ip", args...))
+						t.Logf("%s: ip %s: %v\n%s", h.Name(), strings.Join(args, " "), err, out)
+					}
+				}
+				for _, h := range []*netns.Host{d1, d2} {
+					out, err := h.CombinedOutput(exec.Command("ipvsadm", "-Lnc"))
+					t.Logf("%s: ipvsadm -Lnc: %v\n%s", h.Name(), err, out)
+				}
 				t.Fatalf("d1's connection after the move, with the handoff: %v", err)
 			}
 			var n uint64
