@@ -20,17 +20,9 @@ import (
 // backup sync daemon of director d2 (another namespace on the same LAN)
 // must install them, so that d2 forwards them after a handover.
 func TestConnHandover(t *testing.T) {
-	topo := netns.ForTest(t)
-	lan, err := topo.Switch("lan")
-	must(t, err)
-	var ds [2]*netns.Host
+	ds := lanDirectors(t)
 	var hs [2]*ipvs.Handle
 	for i := range ds {
-		ds[i], err = topo.Host(fmt.Sprintf("d%d", i+1))
-		must(t, err)
-		_, err = topo.Plug(ds[i], "eth0", lan)
-		must(t, err)
-		must(t, ds[i].AddAddr("eth0", netip.MustParsePrefix(fmt.Sprintf("192.0.2.%d/24", i+1))))
 		must(t, ds[i].AddDummy("vip0"))
 		must(t, ds[i].AddAddr("vip0", netip.MustParsePrefix("198.51.100.1/32")))
 		must(t, ds[i].AddAddr("vip0", netip.MustParsePrefix("198.51.100.2/32")))
@@ -124,6 +116,24 @@ func TestConnHandover(t *testing.T) {
 	if err != nil || len(parsed) != 3 {
 		t.Errorf("parsing d2's table: %v, %d connections", err, len(parsed))
 	}
+}
+
+// lanDirectors makes two hosts, d1 and d2, on one LAN switch, with eth0
+// 192.0.2.1/24 and 192.0.2.2/24: a director pair for the sync daemon.
+func lanDirectors(tb testing.TB) [2]*netns.Host {
+	tb.Helper()
+	topo := netns.ForTest(tb)
+	lan, err := topo.Switch("lan")
+	must(tb, err)
+	var ds [2]*netns.Host
+	for i := range ds {
+		ds[i], err = topo.Host(fmt.Sprintf("d%d", i+1))
+		must(tb, err)
+		_, err = topo.Plug(ds[i], "eth0", lan)
+		must(tb, err)
+		must(tb, ds[i].AddAddr("eth0", netip.MustParsePrefix(fmt.Sprintf("192.0.2.%d/24", i+1))))
+	}
+	return ds
 }
 
 func must(t testing.TB, err error) {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/directord/directord/ipvs"
 	"github.com/directord/directord/ipvs/connsync"
-	"github.com/directord/directord/testbed/netns"
 )
 
 // BenchmarkProcConnRead measures what a handover's first step costs the
@@ -28,17 +27,7 @@ func BenchmarkProcConnRead(b *testing.B) {
 }
 
 func benchProcConnRead(b *testing.B, n int) {
-	topo := netns.ForTest(b)
-	lan, err := topo.Switch("lan")
-	must(b, err)
-	var ds [2]*netns.Host
-	for i := range ds {
-		ds[i], err = topo.Host(fmt.Sprintf("d%d", i+1))
-		must(b, err)
-		_, err = topo.Plug(ds[i], "eth0", lan)
-		must(b, err)
-		must(b, ds[i].AddAddr("eth0", netip.MustParsePrefix(fmt.Sprintf("192.0.2.%d/24", i+1))))
-	}
+	ds := lanDirectors(b)
 	var h *ipvs.Handle
 	must(b, ds[1].Do(func() (err error) { h, err = ipvs.Open(); return err }))
 	b.Cleanup(func() { h.Close() })

@@ -340,7 +340,10 @@ func TestBadNames(t *testing.T) {
 	}
 }
 
-func TestHasAddr(t *testing.T) {
+// cabledHost returns host "h" with one veth cable to host "o" per name in
+// devs, each end named the same on both sides.
+func cabledHost(t *testing.T, devs ...string) *Host {
+	t.Helper()
 	topo := ForTest(t)
 	h, err := topo.Host("h")
 	if err != nil {
@@ -350,9 +353,16 @@ func TestHasAddr(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := topo.Cable(h, "d0", o, "d0"); err != nil {
-		t.Fatal(err)
+	for _, dev := range devs {
+		if err := topo.Cable(h, dev, o, dev); err != nil {
+			t.Fatal(err)
+		}
 	}
+	return h
+}
+
+func TestHasAddr(t *testing.T) {
+	h := cabledHost(t, "d0")
 	v4, v6 := netip.MustParseAddr("192.0.2.7"), netip.MustParseAddr("2001:db8::7")
 	if h.HasAddr("d0", v4) {
 		t.Error("an address before it was added")
@@ -370,20 +380,7 @@ func TestHasAddr(t *testing.T) {
 func must2[T any](v T, _ error) T { return v }
 
 func TestWatchAddr(t *testing.T) {
-	topo := ForTest(t)
-	h, err := topo.Host("h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	o, err := topo.Host("o")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, dev := range []string{"d0", "d1"} {
-		if err := topo.Cable(h, dev, o, dev); err != nil {
-			t.Fatal(err)
-		}
-	}
+	h := cabledHost(t, "d0", "d1")
 	vip := netip.MustParsePrefix("192.0.2.9/32")
 	// Another address on the same interface and the same one elsewhere
 	// must not count.
