@@ -140,7 +140,7 @@ func (s *stream) summary(t0 time.Time, windows []span) Stream {
 		if g.d > longGap && len(out.LongGaps) < maxLongGaps {
 			out.LongGaps = append(out.LongGaps, Gap{ms(g.end.Sub(t0)), ms(g.d)})
 		}
-		if (failure{start: g.end.Add(-g.d), end: g.end}).during(windows) {
+		if overlaps(g.end.Add(-g.d), g.end, windows) {
 			out.WindowGapMS = max(out.WindowGapMS, ms(g.d))
 		} else {
 			out.QuietGapMS = max(out.QuietGapMS, ms(g.d))
@@ -162,10 +162,14 @@ func (s *stream) summary(t0 time.Time, windows []span) Stream {
 	return out
 }
 
-// during says whether the request (or gap) was in flight during one of windows.
-func (f failure) during(windows []span) bool {
+// during says whether the request was in flight during one of windows.
+func (f failure) during(windows []span) bool { return overlaps(f.start, f.end, windows) }
+
+// overlaps says whether the time from start to end touches one of windows
+// (a window still open, to zero, lasts to now).
+func overlaps(start, end time.Time, windows []span) bool {
 	for _, w := range windows {
-		if !f.end.Before(w.from) && (w.to.IsZero() || !f.start.After(w.to)) {
+		if !end.Before(w.from) && (w.to.IsZero() || !start.After(w.to)) {
 			return true
 		}
 	}
