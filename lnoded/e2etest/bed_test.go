@@ -335,7 +335,7 @@ func (b *bed) start(cmd *exec.Cmd) *proc {
 		p.signal(syscall.SIGKILL)
 		<-p.done
 		if b.t.Failed() {
-			b.t.Logf("log of %s:\n%s", cmd.Path, strings.Join(p.lines(0), "\n"))
+			b.t.Logf("log of %s:\n%s", cmd.Path, p.said(0))
 		}
 	})
 	return p
@@ -391,6 +391,9 @@ func (p *proc) stop(limit time.Duration) error {
 		return errors.New("did not exit after SIGTERM")
 	}
 }
+
+// said returns the log lines from line from on, for a failure message.
+func (p *proc) said(from int) string { return strings.Join(p.lines(from), "\n") }
 
 var opRE = regexp.MustCompile(`ipvsadm="([^"]*)"`)
 

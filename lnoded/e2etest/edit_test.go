@@ -95,7 +95,7 @@ func TestEditIsMinimal(t *testing.T) {
 	b.waitFor(web, line(web, "192.0.2.11:80 w1", "192.0.2.12:80 w3"), settle)
 	time.Sleep(2 * time.Second) // more check rounds: still nothing else
 	if ops := ld.ops(mark); !slices.Equal(ops, []string{"-e -t 192.0.2.100:80 -r 192.0.2.12:80 -g -w 3 -x 0 -y 0"}) {
-		t.Errorf("a weight edit issued %q, want exactly one -e", ops)
+		t.Errorf("a weight edit issued %q, want exactly one -e; lnoded said:\n%s", ops, ld.said(mark))
 	}
 	if after := b.table(); after != strings.Replace(before, "192.0.2.12:80 w1", "192.0.2.12:80 w3", 1) {
 		t.Errorf("table after the edit:\n%s\nbefore:\n%s", after, before)
@@ -112,7 +112,7 @@ func TestEditIsMinimal(t *testing.T) {
 	ld.waitLog(mark, `lnoded\.cf:11: `, settle)
 	time.Sleep(2 * time.Second)
 	if ops := ld.ops(mark); len(ops) != 0 {
-		t.Errorf("a broken edit issued %q", ops)
+		t.Errorf("a broken edit issued %q; lnoded said:\n%s", ops, ld.said(mark))
 	}
 	if after := b.table(); after != before {
 		t.Errorf("a broken edit changed the table:\n%s\nbefore:\n%s", after, before)
@@ -124,7 +124,7 @@ func TestEditIsMinimal(t *testing.T) {
 	b.waitFor(web, line(web, "192.0.2.11:80 w1", "192.0.2.12:80 w2"), settle)
 	time.Sleep(time.Second)
 	if ops := ld.ops(mark); len(ops) != 1 {
-		t.Errorf("the fixed edit issued %q, want one op", ops)
+		t.Errorf("the fixed edit issued %q, want one op; lnoded said:\n%s", ops, ld.said(mark))
 	}
 
 	// SIGHUP on an unchanged file: a reload that issues nothing.
@@ -133,7 +133,7 @@ func TestEditIsMinimal(t *testing.T) {
 	ld.waitLog(mark, `Reloading lnoded config on signal`, settle)
 	time.Sleep(2 * time.Second)
 	if ops := ld.ops(mark); len(ops) != 0 {
-		t.Errorf("reloading an unchanged file issued %q", ops)
+		t.Errorf("reloading an unchanged file issued %q; lnoded said:\n%s", ops, ld.said(mark))
 	}
 
 	// A virtual removed from the file: its service is deleted, nothing else.
@@ -142,7 +142,7 @@ func TestEditIsMinimal(t *testing.T) {
 	b.waitFor("-f 7", "", settle)
 	time.Sleep(time.Second)
 	if ops := ld.ops(mark); !slices.Equal(ops, []string{"-D -f 7"}) {
-		t.Errorf("removing a virtual issued %q, want -D -f 7", ops)
+		t.Errorf("removing a virtual issued %q, want -D -f 7; lnoded said:\n%s", ops, ld.said(mark))
 	}
 
 	// cleanstop=no: SIGTERM leaves the services.
