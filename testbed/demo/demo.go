@@ -189,6 +189,10 @@ type run struct {
 	mu     sync.Mutex
 	// timeline is who held the VIP, appended by watchVIP (under mu).
 	timeline []vipSpell
+	// held is who holds the VIP now (node1, node2), as watchVIP last heard;
+	// heldChanged is closed (and replaced) on each change, for waitVIP.
+	held        [2]bool
+	heldChanged chan struct{}
 	// afterTraffic are checks to make once the traffic has stopped: reading
 	// a daemon's metrics costs emulated CPU the traffic would feel.
 	afterTraffic []func(context.Context)
@@ -198,7 +202,8 @@ type span struct{ from, to time.Time }
 
 type vipSpell struct {
 	from time.Time
-	on   string
+	on   string  // nobody, node1, node2, both
+	held [2]bool // node1, node2
 }
 
 func (r *run) event(format string, args ...any) {
@@ -415,12 +420,7 @@ func (r *run) watchVIP() (func(), error) {
 	var absent, both time.Duration
 	record := func(now time.Time) {
 		h1, h2 := held[0], held[1]
-		on := [2][2]string{{"nobody", "node2"}, {"node1", "both"}}[b2i(h1)][b2i(h2)]
-		r.mu.Lock()
-		if n := len(r.timeline); n == 0 || r.timeline[n-1].on != on {
-			r.timeline = append(r.timeline, vipSpell{now, on})
-		}
-		r.mu.Unlock()
+		r.heldNow(now, held)
 		switch {
 		case !h1 && !h2 && absentSince.IsZero():
 			absentSince = now
@@ -665,6 +665,54 @@ func (b *bed) showStatus(ctx context.Context, d *director) {
 	}
 	if err != nil {
 		b.step("directord status on %s: %v", d.name, err)
+	}
+}
+
+// heldNow records who holds the VIP (node1, node2) from now on.
+func (r *run) heldNow(now time.Time, held [2]bool) {
+	on := [2][2]string{{"nobody", "node2"}, {"node1", "both"}}[b2i(held[0])][b2i(held[1])]
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.timeline); n == 0 || r.timeline[n-1].on != on {
+		r.timeline = append(r.timeline, vipSpell{now, on, held})
+	}
+	r.held = held
+	if r.heldChanged != nil {
+		close(r.heldChanged)
+	}
+	r.heldChanged = make(chan struct{})
+}
+
+// waitVIP waits until cond holds for who holds the VIP (node1, node2) and
+// returns when that began, since from, or false after limit. It follows
+// watchVIP's notifications (which must be running): a netlink poll during
+// the disruption took CPU from the traffic being measured.
+func (r *run) waitVIP(ctx context.Context, from time.Time, limit time.Duration, cond func(n1, n2 bool) bool) (time.Duration, bool) {
+	deadline := time.NewTimer(time.Until(from.Add(limit)))
+	defer deadline.Stop()
+	for {
+		r.mu.Lock()
+		held, changed := r.held, r.heldChanged
+		// When cond holds, it began with the earliest of the spells it
+		// holds for that lead up to now.
+		var began time.Time
+		for i := len(r.timeline) - 1; i >= 0 && cond(r.timeline[i].held[0], r.timeline[i].held[1]); i-- {
+			began = r.timeline[i].from
+		}
+		r.mu.Unlock()
+		if changed == nil {
+			panic("demo: waitVIP without watchVIP")
+		}
+		if cond(held[0], held[1]) {
+			return max(began.Sub(from), 0), true
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return time.Since(from), false
+		case <-ctx.Done():
+			return time.Since(from), false
+		}
 	}
 }
 

@@ -40,7 +40,7 @@ var scenarios = []scenarioDef{
 // expectTakeover waits for the VIP on node2 and records the takeover.
 func (r *run) expectTakeover(ctx context.Context, t0 time.Time) (time.Duration, bool) {
 	n2 := r.b.nodes[1]
-	d, ok := waitFor(ctx, t0, settle, n2.hasVIP)
+	d, ok := r.waitVIP(ctx, t0, settle, func(_, n2 bool) bool { return n2 })
 	if ok {
 		// This poll starts only once the scenario has done its event, which
 		// can take longer than the takeover itself (power-loss's reboot
@@ -295,12 +295,12 @@ func graceful(ctx context.Context, r *run) error {
 // disruption window. Then the client's checks: sync kept the connections on
 // node2 and, once node1 is back as backup, on node1 again.
 func (r *run) restartAndFailBack(ctx context.Context) error {
-	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	n1 := r.b.nodes[0]
 	t1 := time.Now()
 	if err := n1.startDaemon(); err != nil {
 		return err
 	}
-	fb, ok := waitFor(ctx, t1, settle+r.b.o.Timing.Initdead, func() bool { return n1.hasVIP() && !n2.hasVIP() })
+	fb, ok := r.waitVIP(ctx, t1, settle+r.b.o.Timing.Initdead, func(n1, n2 bool) bool { return n1 && !n2 })
 	if ok {
 		r.sum.FailbackMS = msp(fb)
 		r.event("VIP back on node1 alone (%v after its daemon started)", fb.Round(time.Millisecond))
@@ -336,7 +336,7 @@ func standby(ctx context.Context, r *run) error {
 	if !ok {
 		return nil
 	}
-	_, gone := waitFor(ctx, time.Now(), 5*time.Second, func() bool { return !n1.hasVIP() })
+	_, gone := r.waitVIP(ctx, time.Now(), 5*time.Second, func(n1, _ bool) bool { return !n1 })
 	r.check(gone, "node1 released the VIP", "VIP on node1 %v, node2 %v", n1.hasVIP(), n2.hasVIP())
 	// The connection handover is what keeps the young connections; the
 	// handoff (node2 forwarding what it does not know yet to node1) what
@@ -376,7 +376,7 @@ func standby(ctx context.Context, r *run) error {
 }
 
 func publicCut(ctx context.Context, r *run) error {
-	n1, n2 := r.b.nodes[0], r.b.nodes[1]
+	n1 := r.b.nodes[0]
 	r.expectOwnership("node1, node2 while node1's cable is out, node1 again after it returns (never both or nobody for long)", `^node1 `+handover+`node2 `+handover+`node1$`, longAbsent, longBoth)
 	r.event("node1's LAN cable (eth0) is pulled; heartbeats still flow on hb0; ping node %s", pingIP)
 	t0 := time.Now()
@@ -389,7 +389,7 @@ func publicCut(ctx context.Context, r *run) error {
 		return nil
 	}
 	// node1 gave the group up (ipfail) rather than being declared dead.
-	_, released := waitFor(ctx, time.Now(), 5*time.Second, func() bool { return !n1.hasVIP() })
+	_, released := r.waitVIP(ctx, time.Now(), 5*time.Second, func(n1, _ bool) bool { return !n1 })
 	r.check(released, "node1 released the VIP (ipfail: it sees fewer ping nodes)", "VIP on node1 %v", n1.hasVIP())
 	if err := ctxsleep.Sleep(ctx, r.b.o.Hold); err != nil {
 		return err
@@ -399,7 +399,7 @@ func publicCut(ctx context.Context, r *run) error {
 	if err := n1.setLinks(true, "eth0"); err != nil {
 		return err
 	}
-	fb, ok := waitFor(ctx, t1, settle, func() bool { return n1.hasVIP() && !n2.hasVIP() })
+	fb, ok := r.waitVIP(ctx, t1, settle, func(n1, n2 bool) bool { return n1 && !n2 })
 	if ok {
 		r.sum.FailbackMS = msp(fb)
 		r.event("VIP back on node1 (%v after the cable returned)", fb.Round(time.Millisecond))
@@ -456,7 +456,7 @@ func splitBrain(ctx context.Context, r *run) error {
 	if err := n1.setLinks(true, "hb0"); err != nil {
 		return err
 	}
-	heal, ok := waitFor(ctx, t1, settle, func() bool { return n1.hasVIP() != n2.hasVIP() })
+	heal, ok := r.waitVIP(ctx, t1, settle, func(n1, n2 bool) bool { return n1 != n2 })
 	holder := "node1"
 	if n2.hasVIP() {
 		holder = "node2"
@@ -500,12 +500,8 @@ func hbLinkCut(ctx context.Context, r *run) error {
 		return err
 	}
 	// Watch for any movement for a few deadtimes.
-	moved := false
 	watch := 4*r.b.o.Timing.Deadtime + 2*time.Second
-	waitFor(ctx, t0, watch, func() bool {
-		moved = moved || n2.hasVIP() || !n1.hasVIP()
-		return false
-	})
+	_, moved := r.waitVIP(ctx, t0, watch, func(n1, n2 bool) bool { return n2 || !n1 })
 	r.check(!moved, "nothing moves when one of two links is cut", "watched %v: VIP stayed on node1 alone: %v", watch, !moved)
 	st, err := n2.status(ctx)
 	hbDead, lanUp := false, false

@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -56,5 +57,36 @@ func TestStreamSummaryGaps(t *testing.T) {
 	none := s.summary(t0, nil)
 	if none.WindowGapMS != 0 || none.QuietGapMS != 1120 {
 		t.Errorf("without a disruption: window gap %v, quiet gap %v; want 0 and 1120", none.WindowGapMS, none.QuietGapMS)
+	}
+}
+
+// TestWaitVIP: waitVIP wakes on the watcher's changes and reports when the
+// condition began (the earliest of the spells it holds for), not when it
+// was looked at; it gives up after its limit. (Logic only: the changes are
+// fed by hand, no kernel.)
+func TestWaitVIP(t *testing.T) {
+	ctx := context.Background()
+	r := &run{}
+	t0 := time.Now()
+	r.heldNow(t0, [2]bool{true, false})
+
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		r.heldNow(t0.Add(10*time.Millisecond), [2]bool{false, false}) // node1 released
+		r.heldNow(t0.Add(15*time.Millisecond), [2]bool{false, true})  // node2 took it
+	}()
+	d, ok := r.waitVIP(ctx, t0, 5*time.Second, func(_, n2 bool) bool { return n2 })
+	if !ok || d != 15*time.Millisecond {
+		t.Errorf("node2 holds after %v, %v; want 15ms, true", d, ok)
+	}
+	// !node1 began with the spell with nobody, before node2's.
+	if d, ok := r.waitVIP(ctx, t0, 5*time.Second, func(n1, _ bool) bool { return !n1 }); !ok || d != 10*time.Millisecond {
+		t.Errorf("node1 gone after %v, %v; want 10ms, true", d, ok)
+	}
+	if d, ok := r.waitVIP(ctx, time.Now(), 50*time.Millisecond, func(n1, _ bool) bool { return n1 }); ok || d < 50*time.Millisecond {
+		t.Errorf("node1 holds after %v, %v; want a timeout after 50ms", d, ok)
+	}
+	if got := len(r.timeline); got != 3 {
+		t.Errorf("timeline has %d spells, want 3: %v", got, r.timeline)
 	}
 }
