@@ -42,32 +42,12 @@ func (r *run) expectTakeover(ctx context.Context, t0 time.Time) (time.Duration, 
 	n2 := r.b.nodes[1]
 	d, ok := r.waitVIP(ctx, t0, settle, func(_, n2 bool) bool { return n2 })
 	if ok {
-		// This poll starts only once the scenario has done its event, which
-		// can take longer than the takeover itself (power-loss's reboot
-		// runs ipvsadm); the VIP watcher has sampled all along. Either saw
-		// the VIP late, never early: the earlier is the closer.
-		if at, seen := r.firstHeld("node2", t0); seen {
-			d = min(d, at.Sub(t0))
-		}
 		r.sum.TakeoverMS = msp(d)
 		r.event("VIP on node2 (%v after the event)", d.Round(time.Millisecond))
 		r.warmCheck(ctx, n2)
 	}
 	r.check(ok, "the standby takes the VIP over", "%v", d.Round(time.Millisecond))
 	return d, ok
-}
-
-// firstHeld returns when the VIP watcher first saw node hold the VIP
-// (alone or with the other) since t0.
-func (r *run) firstHeld(node string, since time.Time) (time.Time, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, sp := range r.timeline {
-		if !sp.from.Before(since) && (sp.on == node || sp.on == "both") {
-			return sp.from, true
-		}
-	}
-	return time.Time{}, false
 }
 
 // warmCheck records whether d's IPVS table is warm (no real server at weight
