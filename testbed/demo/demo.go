@@ -189,9 +189,8 @@ type run struct {
 	mu     sync.Mutex
 	// timeline is who held the VIP, appended by watchVIP (under mu).
 	timeline []vipSpell
-	// held is who holds the VIP now (node1, node2), as watchVIP last heard;
-	// heldChanged is closed (and replaced) on each change, for waitVIP.
-	held        [2]bool
+	// heldChanged is closed (and replaced) on each change of the timeline,
+	// for waitVIP.
 	heldChanged chan struct{}
 	// afterTraffic are checks to make once the traffic has stopped: reading
 	// a daemon's metrics costs emulated CPU the traffic would feel.
@@ -202,8 +201,12 @@ type span struct{ from, to time.Time }
 
 type vipSpell struct {
 	from time.Time
-	on   string  // nobody, node1, node2, both
 	held [2]bool // node1, node2
+}
+
+// on names who held the VIP: nobody, node1, node2 or both.
+func (sp vipSpell) on() string {
+	return [2][2]string{{"nobody", "node2"}, {"node1", "both"}}[b2i(sp.held[0])][b2i(sp.held[1])]
 }
 
 func (r *run) event(format string, args ...any) {
@@ -670,13 +673,12 @@ func (b *bed) showStatus(ctx context.Context, d *director) {
 
 // heldNow records who holds the VIP (node1, node2) from now on.
 func (r *run) heldNow(now time.Time, held [2]bool) {
-	on := [2][2]string{{"nobody", "node2"}, {"node1", "both"}}[b2i(held[0])][b2i(held[1])]
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if n := len(r.timeline); n == 0 || r.timeline[n-1].on != on {
-		r.timeline = append(r.timeline, vipSpell{now, on, held})
+	if n := len(r.timeline); n > 0 && r.timeline[n-1].held == held {
+		return
 	}
-	r.held = held
+	r.timeline = append(r.timeline, vipSpell{now, held})
 	if r.heldChanged != nil {
 		close(r.heldChanged)
 	}
@@ -692,18 +694,19 @@ func (r *run) waitVIP(ctx context.Context, from time.Time, limit time.Duration, 
 	defer deadline.Stop()
 	for {
 		r.mu.Lock()
-		held, changed := r.held, r.heldChanged
-		// When cond holds, it began with the earliest of the spells it
+		changed := r.heldChanged
+		// When cond holds now, it began with the earliest of the spells it
 		// holds for that lead up to now.
 		var began time.Time
+		holds := false
 		for i := len(r.timeline) - 1; i >= 0 && cond(r.timeline[i].held[0], r.timeline[i].held[1]); i-- {
-			began = r.timeline[i].from
+			began, holds = r.timeline[i].from, true
 		}
 		r.mu.Unlock()
 		if changed == nil {
 			panic("demo: waitVIP without watchVIP")
 		}
-		if cond(held[0], held[1]) {
+		if holds {
 			return max(began.Sub(from), 0), true
 		}
 		select {

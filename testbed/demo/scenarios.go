@@ -138,10 +138,10 @@ func (r *run) checkOwnership(end time.Time) {
 			to = tl[i+1].from
 		}
 		d := to.Sub(sp.from)
-		r.sum.VIPTimeline = append(r.sum.VIPTimeline, VIPSpell{FromMS: ms(sp.from.Sub(r.t0)), MS: ms(d), On: sp.on})
-		seq = append(seq, sp.on)
-		desc = append(desc, fmt.Sprintf("%s %v", sp.on, d.Round(time.Millisecond)))
-		switch sp.on {
+		r.sum.VIPTimeline = append(r.sum.VIPTimeline, VIPSpell{FromMS: ms(sp.from.Sub(r.t0)), MS: ms(d), On: sp.on()})
+		seq = append(seq, sp.on())
+		desc = append(desc, fmt.Sprintf("%s %v", sp.on(), d.Round(time.Millisecond)))
+		switch sp.on() {
 		case "nobody":
 			absent = max(absent, d)
 		case "both":
