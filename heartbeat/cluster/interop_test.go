@@ -34,11 +34,16 @@ var (
 const interopWait = 30 * time.Second // generous: a loaded 2-core box
 
 func interopPair(t *testing.T, fb hacf.AutoFailback, tweak func(*Engine)) (*nsPair, *realNode, *testNode) {
+	return interopPairTimed(t, realFast, ourFast, fb, tweak)
+}
+
+// interopPairTimed is interopPair with the two nodes' timings given.
+func interopPairTimed(t *testing.T, realTm heartbeatd.Timing, ourTm Timing, fb hacf.AutoFailback, tweak func(*Engine)) (*nsPair, *realNode, *testNode) {
 	needHeartbeat(t)
 	p := newNSPair(t, 1)
-	rn := newRealNode(t, p.a, realFast, fb, interopKey, []string{"198.51.100.2"})
+	rn := newRealNode(t, p.a, realTm, fb, interopKey, []string{"198.51.100.2"})
 	rn.start()
-	ours := startOurs(t, p.hB, ourConfig(t, p, "b", ourFast, fb, interopKey), tweak)
+	ours := startOurs(t, p.hB, ourConfig(t, p, "b", ourTm, fb, interopKey), tweak)
 	return p, rn, ours
 }
 
@@ -356,22 +361,32 @@ func TestHeartbeatInteropIpfail(t *testing.T) {
 }
 
 // TestHeartbeatInteropLateHeartbeat stops the real daemon for longer than
-// warntime but less than deadtime: we warn and nothing moves.
+// warntime but less than deadtime: we warn and nothing moves. Heartbeat's
+// own view of the pause is the stop plus up to a keepalive (our last
+// heartbeat may have come just before it) plus its resumption, so the stop
+// sits well inside warntime–deadtime: at deadtime 1 s a 750 ms stop left
+// Heartbeat 50 ms, and under CI's parallel load it declared us dead.
 func TestHeartbeatInteropLateHeartbeat(t *testing.T) {
-	_, rn, ours := interopPair(t, hacf.FailbackOn, nil)
+	realTm, ourTm := realFast, ourFast
+	realTm.DeadTime, realTm.InitDead = "3", "6"
+	ourTm.DeadTime, ourTm.InitDead = 3*time.Second, 6*time.Second
+	_, rn, ours := interopPairTimed(t, realTm, ourTm, hacf.FailbackOn, nil)
 	waitFor(t, interopWait, "cold start", interopSettled(rn, ours))
 	time.Sleep(6 * time.Second) // past heartbeat's start-up dt (deadtime + 2 s)
 	pid := strconv.Itoa(rn.PID())
 	run(t, "kill", "-STOP", pid)
-	time.Sleep(750 * time.Millisecond) // warntime 600 ms < 750 ms < deadtime 1 s
+	time.Sleep(1200 * time.Millisecond) // warntime 600 ms < 1.2 s, and 1.4 s < deadtime 3 s
 	run(t, "kill", "-CONT", pid)
 	waitFor(t, interopWait, "late heartbeat warning", func() bool { return ours.log.has("Late heartbeat: Node nodea: interval") })
 	time.Sleep(2 * time.Second)
 	if ours.log.has("is dead") || !interopSettled(rn, ours)() {
 		t.Fatalf("a late heartbeat moved resources: %s", ours.res.callLog())
 	}
-	if s := ours.e.State(); s.Peer.Late == 0 || s.Peer.DeadTime != time.Second {
+	if s := ours.e.State(); s.Peer.Late == 0 || s.Peer.DeadTime != 3*time.Second {
 		t.Errorf("snapshot: late %d, peer deadtime %v", s.Peer.Late, s.Peer.DeadTime)
+	}
+	if l := rn.Log(); strings.Contains(l, "nodeb: is dead") || strings.Contains(l, "Both machines own") {
+		t.Errorf("heartbeat saw us dead:\n%s", filterLog(l))
 	}
 }
 
