@@ -401,8 +401,8 @@ func (r *run) finish() {
 
 // watchVIP follows who holds the VIP from the kernel's address
 // notifications (exact times; a poll every 2 ms took a quarter of the CPU
-// of this process in the emulated guest, from the traffic it measures) and
-// records the longest spells with nobody and with both holding it.
+// of this process in the emulated guest, from the traffic it measures)
+// into the run's timeline.
 func (r *run) watchVIP() (func(), error) {
 	done := make(chan struct{})
 	var changes [2]<-chan netns.AddrChange
@@ -419,27 +419,7 @@ func (r *run) watchVIP() (func(), error) {
 	for i, c := range changes {
 		held[i] = (<-c).Present
 	}
-	var absentSince, bothSince time.Time
-	var absent, both time.Duration
-	record := func(now time.Time) {
-		h1, h2 := held[0], held[1]
-		r.heldNow(now, held)
-		switch {
-		case !h1 && !h2 && absentSince.IsZero():
-			absentSince = now
-		case (h1 || h2) && !absentSince.IsZero():
-			absent = max(absent, now.Sub(absentSince))
-			absentSince = time.Time{}
-		}
-		switch {
-		case h1 && h2 && bothSince.IsZero():
-			bothSince = now
-		case !(h1 && h2) && !bothSince.IsZero():
-			both = max(both, now.Sub(bothSince))
-			bothSince = time.Time{}
-		}
-	}
-	record(time.Now())
+	r.heldNow(time.Now(), held)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -454,13 +434,10 @@ func (r *run) watchVIP() (func(), error) {
 				i = 1
 			}
 			if !ok { // done
-				r.mu.Lock()
-				r.sum.VIPAbsentMS, r.sum.VIPBothMS = ms(absent), ms(both)
-				r.mu.Unlock()
 				return
 			}
 			held[i] = c.Present
-			record(c.At)
+			r.heldNow(c.At, held)
 		}
 	}()
 	return func() { close(done); wg.Wait() }, nil

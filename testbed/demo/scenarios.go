@@ -124,8 +124,9 @@ func (r *run) expectOwnership(says, pattern string, maxAbsent, maxBoth time.Dura
 	r.owners = &ownership{says: says, want: regexp.MustCompile(pattern), maxAbsent: maxAbsent, maxBoth: maxBoth}
 }
 
-// checkOwnership fills the summary's timeline and checks it against what
-// the scenario expects.
+// checkOwnership fills the summary's timeline and its longest spells with
+// nobody and with both holding the VIP, and checks them against what the
+// scenario expects.
 func (r *run) checkOwnership(end time.Time) {
 	r.mu.Lock()
 	tl := append([]vipSpell(nil), r.timeline...)
@@ -148,6 +149,7 @@ func (r *run) checkOwnership(end time.Time) {
 			both = max(both, d)
 		}
 	}
+	r.sum.VIPAbsentMS, r.sum.VIPBothMS = ms(absent), ms(both)
 	o := r.owners
 	if o == nil {
 		return
